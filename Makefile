@@ -1,0 +1,48 @@
+# The README's two commands are `make demo` and `make test`; everything else is a helper.
+# A fresh machine needs only python3 (3.11+), a Rust toolchain and network access to
+# PyPI and crates.io: the virtualenv, the extension build and the extras are scripted here.
+VENV   ?= .venv
+PY     := $(abspath $(VENV))/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export VIRTUAL_ENV := $(abspath $(VENV))
+# uv's cache keeps the heavy wheels (torch, ~3 GB) between runs; never the repo.
+export UV_LINK_MODE ?= copy
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow test-rust test-python lint build deps bench clean-build
+
+$(VENV)/.deps-stamp: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra dev --extra train
+	touch $@
+
+deps: $(VENV)/.deps-stamp
+
+build: deps
+	$(VENV)/bin/maturin develop --release --uv -q
+
+demo: build
+	$(VENV)/bin/tunesmith demo --out demo-out
+
+test-rust:
+	cargo test --workspace --locked -q
+	cargo clippy --workspace --all-targets --locked -q -- -D warnings
+
+test-python: build
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test: test-rust test-python
+
+test-slow: build
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+lint: test-rust
+	cargo fmt --all --check
+
+bench: build
+	$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra bench
+	$(PY) benches/bench_seed_sweep.py
+
+clean-build:
+	rm -rf target $(VENV)

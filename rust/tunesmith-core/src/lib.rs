@@ -1,0 +1,10 @@
+//! tunesmith-core: the pure-Rust half of tunesmith.
+//!
+//! Nothing here knows about Python: the `tunesmith-py` crate adapts these
+//! functions for PyO3, so everything in this crate is testable with `cargo test`.
+
+pub mod error;
+pub mod estimate;
+pub mod parallel;
+
+pub use error::CoreError;
