@@ -13,11 +13,9 @@ per-component estimate from the model's shape.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tunesmith import _core
 from tunesmith._core import FineTuneMethod, MemoryEstimate, TrainingMethod, TrainingTarget
@@ -28,6 +26,13 @@ __all__ = [
     "estimate_training_memory",
     "fine_tune_heuristics",
 ]
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+# numpy is imported inside the functions that need it: it costs ~200 ms on a cold
+# start, and `import tunesmith` must stay well under 100 ms.
 
 _U8_MAX = 255
 _U32_MAX = 2**32 - 1
@@ -77,6 +82,8 @@ class MemoryEstimateColumns(MemoryEstimate):
         return len(self._columns[0])
 
     def __getitem__(self, index: Any) -> MemoryEstimate | MemoryEstimateColumns:
+        import numpy as np
+
         parts = [c[index] for c in self._columns]
         if np.ndim(parts[0]) == 0:
             return MemoryEstimate(*(float(p) for p in parts))
@@ -87,6 +94,8 @@ class MemoryEstimateColumns(MemoryEstimate):
             yield self[i]  # type: ignore[misc]
 
     def __eq__(self, other: object) -> bool:
+        import numpy as np
+
         if not isinstance(other, MemoryEstimateColumns):
             return NotImplemented
         return all(np.array_equal(a, b) for a, b in zip(self._columns, other._columns))
@@ -94,6 +103,8 @@ class MemoryEstimateColumns(MemoryEstimate):
     __hash__ = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
+        import numpy as np
+
         n = self._columns[3].size
         if n == 0:
             return "MemoryEstimateColumns(0 rows)"
@@ -125,11 +136,19 @@ class FineTuneHeuristics(NamedTuple):
 
 
 def _is_scalar(value: object) -> bool:
-    return np.ndim(value) == 0 and not isinstance(value, (list, tuple))  # type: ignore[arg-type]
+    if isinstance(value, (int, float, str, bytes)):
+        return True
+    if isinstance(value, (list, tuple)) or "numpy" not in sys.modules:
+        return not isinstance(value, (list, tuple))
+    import numpy as np
+
+    return np.ndim(value) == 0
 
 
 def _uint_column(values: object, name: str, dtype: type[np.unsignedinteger[Any]], max_value: int) -> np.ndarray:
     """An unsigned-integer column, with the seed's domain errors naming ``name``."""
+    import numpy as np
+
     rust_type = {np.uint8: "u8", np.uint32: "u32", np.uint64: "u64"}[dtype]  # type: ignore[index]
     array = np.asarray(values)
     if array.dtype == object:
@@ -148,14 +167,22 @@ def _uint_column(values: object, name: str, dtype: type[np.unsignedinteger[Any]]
 
 
 def _object_column(values: object, name: str, cls: type) -> np.ndarray:
-    items = list(values)  # type: ignore[call-overload]
-    for i, item in enumerate(items):
+    import numpy as np
+
+    objects = np.empty(0, dtype=object)
+    try:
+        objects = np.array(values, dtype=object)
+    except ValueError as exc:  # ragged nesting
+        raise TypeError(f"{name} must be a {cls.__name__} or a (nested) sequence of them: {exc}") from None
+    for i, item in enumerate(objects.reshape(-1)):
         if not isinstance(item, cls):
             raise TypeError(f"{name}[{i}] must be a {cls.__name__}, got {type(item).__name__}")
-    return np.array(items, dtype=object)
+    return objects
 
 
 def _method_columns(method: object) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     if method is None:
         method = TrainingMethod.FullFineTune
     if isinstance(method, TrainingMethod):
@@ -173,6 +200,8 @@ def _method_columns(method: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _target_column(target: object) -> np.ndarray:
+    import numpy as np
+
     if target is None:
         target = TrainingTarget.Gpu
     if isinstance(target, TrainingTarget):
@@ -186,6 +215,8 @@ def _target_column(target: object) -> np.ndarray:
 
 def _flat_broadcast(columns: Sequence[np.ndarray]) -> tuple[tuple[int, ...], list[np.ndarray]]:
     """Broadcast columns; 1-D columns of length 1 or N pass through without copies."""
+    import numpy as np
+
     try:
         shape = np.broadcast_shapes(*(c.shape for c in columns))
     except ValueError:
@@ -233,6 +264,8 @@ def estimate_training_memory(
     )
     if scalar:
         return _core.estimate_training_memory_scalar(model_params_millions, method, target)
+    import numpy as np
+
     params = _uint_column(model_params_millions, "model_params_millions", np.uint64, 2**64 - 1)
     kind, bits = _method_columns(method)
     codes = _target_column(target)
@@ -260,6 +293,8 @@ def fine_tune_heuristics(
     Each element equals the scalar method call on the corresponding
     ``FineTuneMethod`` bit for bit.
     """
+    import numpy as np
+
     if isinstance(method, str):
         if method not in _FINE_TUNE_KIND_CODES:
             valid = ", ".join(_FINE_TUNE_KIND_CODES)
@@ -279,11 +314,11 @@ def fine_tune_heuristics(
             raise TypeError("rank/alpha/bits are given by the FineTuneMethod objects; pass a variant name to sweep them")
         methods = [method] if isinstance(method, FineTuneMethod) else list(method)  # type: ignore[arg-type]
         objects = _object_column(methods, "method", FineTuneMethod)
-        k, r, a, b = _core.encode_fine_tune_methods(list(objects))
-        kind = np.asarray(k, dtype=np.uint8)
+        k, r, a, b = _core.encode_fine_tune_methods(list(objects.reshape(-1)))
+        kind = np.frombuffer(bytes(k), dtype=np.uint8)
         rank_col = np.asarray(r, dtype=np.uint32)
         alpha_col = np.asarray(a, dtype=np.float32)
-        bits_col = np.asarray(b, dtype=np.uint8)
+        bits_col = np.frombuffer(bytes(b), dtype=np.uint8)
     shape, flat = _flat_broadcast([kind, rank_col, alpha_col, bits_col])
     columns = _core.fine_tune_heuristics_columns(*flat)
     return FineTuneHeuristics(*(c.reshape(shape) for c in columns))

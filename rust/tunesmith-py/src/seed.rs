@@ -200,8 +200,8 @@ impl PyFineTuneMethod {
             _ => format!("FineTuneMethod.{}", self.kind()),
         }
     }
-    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Option<bool> {
-        richcmp(other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
+        richcmp(other.py(), other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
     }
     fn __hash__(&self) -> u64 {
         match self.inner {
@@ -229,13 +229,14 @@ fn py_float_repr(x: f64) -> String {
 }
 
 
-/// `==`/`!=` by value; other comparisons and foreign types are `NotImplemented` (None).
-fn richcmp(equal: Option<bool>, op: CompareOp) -> Option<bool> {
-    match (equal, op) {
-        (Some(eq), CompareOp::Eq) => Some(eq),
-        (Some(eq), CompareOp::Ne) => Some(!eq),
-        _ => None,
-    }
+/// `==`/`!=` by value; other comparisons and foreign types give `NotImplemented`.
+fn richcmp(py: Python<'_>, equal: Option<bool>, op: CompareOp) -> Py<PyAny> {
+    let result = match (equal, op) {
+        (Some(eq), CompareOp::Eq) => eq,
+        (Some(eq), CompareOp::Ne) => !eq,
+        _ => return py.NotImplemented(),
+    };
+    pyo3::types::PyBool::new(py, result).to_owned().into_any().unbind()
 }
 
 // ---------------------------------------------------------------- AcceleratorRequirement
@@ -326,8 +327,8 @@ impl PyAcceleratorRequirement {
             _ => format!("AcceleratorRequirement.{}", self.kind()),
         }
     }
-    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Option<bool> {
-        richcmp(other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
+        richcmp(other.py(), other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
     }
     fn __hash__(&self) -> u64 {
         hash_of(&self.inner)
@@ -435,8 +436,8 @@ impl PyTrainingMethod {
             _ => format!("TrainingMethod.{}", self.kind()),
         }
     }
-    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Option<bool> {
-        richcmp(other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
+        richcmp(other.py(), other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
     }
     fn __hash__(&self) -> u64 {
         hash_of(&self.inner)
@@ -508,8 +509,8 @@ impl PyTrainingTarget {
     fn __repr__(&self) -> String {
         format!("TrainingTarget.{}", self.kind())
     }
-    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Option<bool> {
-        richcmp(other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
+        richcmp(other.py(), other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
     }
     fn __hash__(&self) -> u64 {
         hash_of(&self.inner)
@@ -572,8 +573,8 @@ impl PyMemoryEstimate {
             py_float_repr(e.total_gb)
         )
     }
-    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Option<bool> {
-        richcmp(other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
+        richcmp(other.py(), other.extract::<PyRef<'_, Self>>().ok().map(|o| self.inner == o.inner), op)
     }
     fn __hash__(&self) -> u64 {
         let e = &self.inner;
