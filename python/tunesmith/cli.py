@@ -16,6 +16,9 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tunesmith.demo", "run the end-to-end demo: clean a corpus, size a job, fine-tune a tiny model"),
     "seed": ("tunesmith.estimate.seed_cli", "print the seed heuristics (ai-hwaccel / entrenar) for a model size"),
+    "tune": ("tunesmith.tune.cli", "fine-tune from a YAML config (tune CONFIG [--force] | tune validate CONFIG)"),
+    "merge": ("tunesmith.tune.cli_merge", "merge a run's adapter into its base: writes OUTPUT_DIR/merged"),
+    "eval": ("tunesmith.tune.cli_eval", "perplexity and generations of a tuned model against its base"),
 }
 
 

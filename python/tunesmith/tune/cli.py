@@ -1,0 +1,61 @@
+"""``tunesmith tune CONFIG [--force] [--resume]`` and ``tunesmith tune validate CONFIG``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tunesmith.errors import TunesmithError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.usage = "tunesmith tune CONFIG [--force] [--resume] | tunesmith tune validate CONFIG"
+    parser.add_argument("config", metavar="CONFIG", help="YAML config (or the word 'validate' followed by one)")
+    parser.add_argument("extra", nargs="?", metavar="CONFIG", help=argparse.SUPPRESS)
+    parser.add_argument("--force", action="store_true", help="run even when the pre-flight check says it will not fit")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    parser.add_argument(
+        "--preflight-device",
+        metavar="DEVICE",
+        help="size the job for this device (a hardware name the estimator knows) instead of the detected one",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def validate(path: str) -> int:
+    from tunesmith.tune.config import load_config
+
+    config = load_config(path)
+    for note in config.notes:
+        print(f"note: {note}")
+    tr = config.training
+    print(
+        f"{path}: ok — {config.method} on {config.model.path}, data {config.data.train_path} "
+        f"({config.data.format}{', packed' if config.data.packing else ''}), context {tr.context_length}, "
+        f"batch {tr.train_batch_size_per_device}x{tr.gradient_accumulation_steps}, output {config.output_dir}"
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.config == "validate":
+            if not args.extra:
+                print("usage: tunesmith tune validate CONFIG", file=sys.stderr)
+                return 2
+            return validate(args.extra)
+        if args.extra:
+            print(f"unexpected argument {args.extra!r}", file=sys.stderr)
+            return 2
+        from tunesmith.tune.config import load_config
+        from tunesmith.tune.trainer import train
+
+        config = load_config(args.config)
+        result = train(
+            config, force=args.force, resume=args.resume, progress=not args.quiet, preflight_device=args.preflight_device
+        )
+        print(result)
+        return 0
+    except TunesmithError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,469 @@
+"""Run a :class:`~tunesmith.tune.config.TrainConfig` with the Hugging Face Trainer.
+
+Order of work: validate the config, size the job before touching any weights
+(pre-flight), read and tokenize the data, load the base model, apply the
+method, measure the base's validation loss, train, save, measure again.
+
+``output_dir`` afterwards holds::
+
+    adapter/             PEFT adapter (adapter_config.json + safetensors) or bottleneck adapter, plus the tokenizer
+    model/               full weights instead, for full fine-tuning
+    checkpoints/         Trainer checkpoints (resume with --resume)
+    metrics.json         losses, perplexity before/after, tokens/s, peak memory, data report
+    log.csv              every logged step (loss, learning rate, eval loss)
+    loss.png             the loss curves
+    tunesmith_run.json   the resolved config, so `tunesmith merge` / `eval` know the base
+
+Using the Trainer means `accelerate launch` / `torchrun` give multi-GPU, FSDP
+and DeepSpeed without code of ours.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import pathlib
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith.errors import ConfigError, UnsupportedError
+from tunesmith.tune.config import TrainConfig
+
+__all__ = ["PreflightResult", "TuneResult", "preflight", "recommend_lr", "train"]
+
+
+def recommend_lr(model_params_billions: float, peft_method: str, dataset_size: int) -> float:
+    """The seed guide's ``LearningRateSchedules.recommend_lr``."""
+    if peft_method == "full":
+        base_lr = 1e-5
+    elif peft_method in ("lora", "qlora", "dora"):
+        base_lr = 2e-4
+    else:
+        base_lr = 1e-4
+    if model_params_billions > 30:
+        base_lr *= 0.5
+    elif model_params_billions > 10:
+        base_lr *= 0.7
+    if dataset_size > 100000:
+        base_lr *= 1.2
+    elif dataset_size < 1000:
+        base_lr *= 0.8
+    return base_lr
+
+
+# --- pre-flight ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreflightResult:
+    fits: bool
+    report: str
+    required_bytes: int | None = None
+    available_bytes: int | None = None
+
+
+def _device_memory(device: str) -> tuple[str, int]:
+    """(description, bytes) of the device training will run on."""
+    if device == "cuda":
+        import torch
+
+        props = torch.cuda.get_device_properties(0)
+        return props.name, int(props.total_memory)
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return "cpu", int(total)
+
+
+def _model_config_source(config: TrainConfig) -> dict[str, Any] | str:
+    """The model's config.json as a dict (local directory), else its id for the estimator's catalog."""
+    path = pathlib.Path(config.model.path)
+    if (path / "config.json").exists():
+        return json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return config.model.path
+
+
+def preflight(config: TrainConfig, *, device: str | None = None, device_memory: int | None = None) -> PreflightResult:
+    """Size the job with :func:`tunesmith.estimate.estimate` before any weights are loaded.
+
+    ``device`` is a hardware name the estimator knows (e.g. from its catalog) or
+    ``cpu``/``cuda`` for this machine; ``device_memory`` overrides the bytes available.
+    """
+    from tunesmith.estimate import estimate  # type: ignore[attr-defined]
+
+    if device is None:
+        from tunesmith.tune.methods import resolve_device
+
+        device = resolve_device(config.training.device)
+    precision = config.training.precision
+    if precision == "auto":
+        precision = "bf16" if device == "cuda" else "fp32"
+    method = config.method
+    if method == "qlora" and config.qlora is not None and config.qlora.bits == 8:
+        method = "qlora8"
+    rank = config.lora_config.r if config.lora_config is not None else 0
+    target: Any = device
+    if device in ("cpu", "cuda"):
+        name, total = _device_memory(device)
+        target = device_memory if device_memory is not None else total
+    elif device_memory is not None:
+        target = device_memory
+    est = estimate(
+        _model_config_source(config),
+        method=method,
+        rank=rank,
+        batch_size=config.training.train_batch_size_per_device,
+        seq_len=config.training.context_length,
+        precision=precision,
+        gradient_checkpointing=config.training.gradient_checkpointing,
+        device=target,
+    )
+    verdict = est.fits(target)
+    fits = bool(getattr(verdict, "fits", verdict))
+    report = str(est)
+    if not isinstance(verdict, bool):
+        report += "\n" + str(verdict)
+    required = getattr(est, "total_bytes", None)
+    available = target if isinstance(target, int) else None
+    return PreflightResult(fits, report, required, available)
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneResult:
+    output_dir: pathlib.Path
+    metrics: dict[str, Any]
+
+    def __str__(self) -> str:
+        m = self.metrics
+        return (
+            f"{m['method']} on {m['device']} ({m['precision']}): eval loss {m['eval_loss_before']:.4f} -> "
+            f"{m['eval_loss_after']:.4f}, perplexity {m['perplexity_before']:.2f} -> {m['perplexity_after']:.2f}, "
+            f"{m['tokens_per_second']:.0f} tokens/s, wrote {self.output_dir}"
+        )
+
+
+def _callbacks(out: pathlib.Path, log: Callable[[str], None]) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class CsvLog(TrainerCallback):
+        def __init__(self) -> None:
+            self.path = out / "log.csv"
+            self.fields = ["step", "epoch", "loss", "grad_norm", "learning_rate", "eval_loss"]
+            if not self.path.exists():
+                with self.path.open("w", newline="") as f:
+                    csv.writer(f).writerow(self.fields)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            logs = logs or {}
+            with self.path.open("a", newline="") as f:
+                csv.writer(f).writerow([state.global_step, *(logs.get(k, "") for k in self.fields[1:])])
+
+    return [CsvLog()]
+
+
+def _plot(history: list[dict[str, Any]], path: pathlib.Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals, strict=True), marker="o", label="eval loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+class _Collator:
+    """Packed rows (lists of examples) go flat with position resets; single examples are padded."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        from tunesmith.tune.data import PackedCollator, PaddingCollator
+
+        self.packed = PackedCollator()
+        self.padded = PaddingCollator(pad_token_id)
+
+    def __call__(self, batch: Any) -> Any:
+        if batch and batch[0]["input_ids"] and isinstance(batch[0]["input_ids"][0], list):
+            return self.packed(batch)
+        return self.padded(batch)
+
+
+def _apply_clean(config: TrainConfig, records: list[Any], log: Callable[[str], None]) -> list[Any]:
+    try:
+        from tunesmith import clean as clean_mod
+    except ImportError as exc:
+        raise UnsupportedError(f"data.clean needs tunesmith.clean, which is not available here ({exc})") from exc
+    cfg = clean_mod.CleanConfig(**(config.data.clean or {}))
+    texts = [json.dumps(r.data, ensure_ascii=False, sort_keys=True) for r in records]
+    kept = clean_mod.clean_texts(texts, cfg)
+    kept_set = set(getattr(kept, "texts", kept))
+    out = [r for r, t in zip(records, texts, strict=True) if t in kept_set]
+    log(f"clean: kept {len(out)} of {len(records)} records")
+    return out
+
+
+def train(
+    config: TrainConfig,
+    *,
+    force: bool = False,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    preflight_device: str | None = None,
+) -> TuneResult:
+    """Run the fine-tune described by ``config``; see the module docstring for what is written."""
+    for note in config.notes:
+        log(f"note: {note}")
+
+    from tunesmith.tune.methods import resolve_device, resolve_precision
+
+    device = resolve_device(config.training.device)
+    precision = resolve_precision(config.training.precision, device)
+    if config.method == "qlora":
+        from tunesmith.tune.methods import bnb_status
+
+        reason = bnb_status()
+        if reason is not None:
+            raise UnsupportedError(f"QLoRA needs bitsandbytes: {reason}. Drop the qlora block to train LoRA in full precision.")
+
+    try:
+        check = preflight(config, device=preflight_device or device)
+    except ImportError:
+        log("pre-flight: tunesmith.estimate.estimate is not available in this install; skipped")
+        check = None
+    if check is not None:
+        log("pre-flight:\n" + check.report)
+        if not check.fits:
+            if not force:
+                raise UnsupportedError(
+                    "pre-flight: this job does not fit the device\n" + check.report + "\nrerun with --force to try anyway"
+                )
+            log("pre-flight: does not fit, continuing because of --force")
+
+    import torch
+    import transformers
+    from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, TrainingArguments
+
+    from tunesmith.tune import data as tdata
+    from tunesmith.tune.evaluate import mean_loss
+    from tunesmith.tune.methods import apply_method, load_base_model, save_bottleneck_adapters, trainable_parameters
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.set_seed(config.training.seed)
+    out = pathlib.Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tr = config.training
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        config.model.processing_class or config.model.path, trust_remote_code=config.model.trust_remote_code
+    )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tdata.ensure_chat_template(tokenizer, config.data.chat_template):
+        log("data: the tokenizer has no chat template; using ChatML")
+
+    records = tdata.load_records(config.data.train_path, limit=config.data.max_examples)
+    if config.data.clean is not None:
+        records = _apply_clean(config, records, log)
+    if config.data.valid_path:
+        valid_records = tdata.load_records(config.data.valid_path)
+    elif config.data.valid_fraction > 0:
+        n_valid = max(1, int(len(records) * config.data.valid_fraction))
+        valid_records, records = records[-n_valid:], records[:-n_valid]
+    else:
+        valid_records = []
+    report = tdata.TokenizeReport()
+    train_examples = tdata.tokenize_records(records, tokenizer, context_length=tr.context_length, fmt=config.data.format, report=report)
+    valid_report = tdata.TokenizeReport()
+    valid_examples = tdata.tokenize_records(
+        valid_records, tokenizer, context_length=tr.context_length, fmt=config.data.format, report=valid_report
+    )
+    log(f"data: train {report}")
+    if valid_records:
+        log(f"data: valid {valid_report}")
+    if not train_examples:
+        raise ConfigError(f"{config.data.train_path}: no training example has a response token")
+    if config.data.packing:
+        rows = tdata.pack(train_examples, tr.context_length)
+        train_rows = tdata.as_dataset(train_examples, packed_rows=rows)
+        log(f"data: packed {len(train_examples)} examples into {len(rows)} rows of at most {tr.context_length} tokens")
+    else:
+        train_rows = tdata.as_dataset(train_examples)
+    eval_rows = tdata.as_dataset(valid_examples)
+    measure = valid_examples or train_examples[: min(64, len(train_examples))]
+
+    model = load_base_model(config, device=device, precision=precision)
+    params_b = sum(p.numel() for p in model.parameters()) / 1e9
+    before = mean_loss(model, measure, batch_size=tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
+                       pad_token_id=tokenizer.pad_token_id)
+    log(f"base: {before} ({'valid set' if valid_examples else 'first train examples'})")
+    model = apply_method(model, config)
+    trainable, total = trainable_parameters(model)
+    log(f"model: {config.method}, {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f} %)")
+
+    lr = tr.learning_rate
+    if lr is None:
+        lr = recommend_lr(params_b, config.method, len(train_examples))
+        log(f"learning rate: {lr:g} (seed guide's recommend_lr for {config.method}, {params_b:.3g} B params, {len(train_examples)} examples)")
+
+    has_eval = bool(eval_rows) and tr.eval_strategy != "no"
+    early = tr.early_stopping_patience is not None and has_eval
+    if tr.early_stopping_patience is not None and not has_eval:
+        log("note: early stopping needs a validation set and eval_strategy; it is off")
+    save_steps = tr.save_steps
+    if early and tr.eval_strategy == "steps" and save_steps % tr.eval_steps:
+        save_steps = tr.eval_steps
+        log(f"note: early stopping keeps the best checkpoint, so save_steps follows eval_steps ({save_steps})")
+    report_to = []
+    if "tensorboard" in tr.report_to:
+        try:
+            import tensorboard  # noqa: F401
+
+            report_to.append("tensorboard")
+        except ImportError:
+            log("note: tensorboard is not installed; logging to log.csv only")
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=tr.num_epochs,
+        max_steps=tr.max_steps,
+        per_device_train_batch_size=tr.train_batch_size_per_device,
+        per_device_eval_batch_size=tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
+        gradient_accumulation_steps=tr.gradient_accumulation_steps,
+        learning_rate=lr,
+        lr_scheduler_type=tr.lr_scheduler,
+        warmup_steps=tr.warmup_steps,
+        weight_decay=tr.weight_decay,
+        max_grad_norm=tr.max_grad_norm,
+        optim=tr.optimizer,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device == "cpu",
+        eval_strategy=tr.eval_strategy if has_eval else "no",
+        eval_steps=tr.eval_steps,
+        save_strategy=(tr.eval_strategy if early else "steps"),
+        save_steps=save_steps,
+        save_total_limit=tr.save_total_limit,
+        logging_steps=tr.logging_steps,
+        logging_first_step=True,
+        load_best_model_at_end=early,
+        metric_for_best_model="eval_loss" if early else None,
+        greater_is_better=False if early else None,
+        report_to=report_to or "none",
+        seed=tr.seed,
+        data_seed=tr.seed,
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=not progress,
+        dataloader_pin_memory=device == "cuda",
+    )
+    callbacks = _callbacks(out, log)
+    if early:
+        callbacks.append(EarlyStoppingCallback(tr.early_stopping_patience, tr.early_stopping_threshold))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows if has_eval else None,
+        processing_class=tokenizer,
+        data_collator=_Collator(tokenizer.pad_token_id),
+        callbacks=callbacks,
+    )
+    checkpoint = None
+    if resume:
+        ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        if not ckpts:
+            raise ConfigError(f"--resume: no checkpoint under {out / 'checkpoints'}")
+        checkpoint = str(ckpts[-1])
+        log(f"resuming from {checkpoint}")
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    wall = time.perf_counter() - started
+    history = trainer.state.log_history
+    eval_time = sum(h.get("eval_runtime", 0.0) for h in history)
+    tokens_seen = int(trainer.state.num_input_tokens_seen)
+
+    model = trainer.model
+    after = mean_loss(model, measure, batch_size=args.per_device_eval_batch_size, pad_token_id=tokenizer.pad_token_id)
+    log(f"tuned: {after}")
+
+    if config.method == "full":
+        save_dir = out / "model"
+        model.save_pretrained(save_dir)
+    elif config.method == "adapter":
+        save_dir = out / "adapter"
+        save_bottleneck_adapters(model, save_dir, base_model=config.model.path)
+    else:
+        save_dir = out / "adapter"
+        model.save_pretrained(save_dir)
+    tokenizer.save_pretrained(save_dir)
+
+    if device == "cuda":
+        peak, peak_kind = int(torch.cuda.max_memory_allocated()), "cuda_max_memory_allocated"
+    else:
+        scale = 1 if sys.platform == "darwin" else 1024
+        peak, peak_kind = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale), "process_peak_rss"
+    train_time = max(wall - eval_time, 1e-9)
+    metrics = {
+        "method": config.method,
+        "device": device,
+        "precision": precision,
+        "trainable_params": trainable,
+        "total_params": total,
+        "learning_rate": lr,
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_loss": result.training_loss,
+        "final_logged_train_loss": next((h["loss"] for h in reversed(history) if "loss" in h), None),
+        "first_logged_train_loss": next((h["loss"] for h in history if "loss" in h), None),
+        "eval_loss_before": before.loss,
+        "eval_loss_after": after.loss,
+        "perplexity_before": before.perplexity,
+        "perplexity_after": after.perplexity,
+        "eval_set": "valid" if valid_examples else "first train examples",
+        "eval_tokens": after.tokens,
+        "tokens_seen": tokens_seen,
+        "tokens_per_second": tokens_seen / train_time,
+        "train_seconds": train_time,
+        "eval_seconds_during_training": eval_time,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": peak_kind,
+        "data": {
+            "train": report.__dict__,
+            "valid": valid_report.__dict__,
+            "packed_rows": len(train_rows) if config.data.packing else None,
+        },
+        "saved": str(save_dir),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    run_info = {
+        "base_model": config.model.path,
+        "method": config.method,
+        "qlora": config.qlora.model_dump() if config.qlora else None,
+        "config": config.to_dict(),
+        "notes": config.notes,
+    }
+    (out / "tunesmith_run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+    _plot(history, out / "loss.png", f"{config.method}: {pathlib.Path(config.model.path).name}")
+    if not math.isfinite(after.loss):
+        log("warning: the tuned model's loss is not finite; lower the learning rate")
+    return TuneResult(out, metrics)
