@@ -6,5 +6,8 @@
 pub mod error;
 pub mod estimate;
 pub mod parallel;
+pub mod pii;
+pub mod quality;
+pub mod text;
 
 pub use error::CoreError;

@@ -1,0 +1,408 @@
+//! The detectors behind [`super::scan`]. Each runs only when its literal
+//! prefilter occurs in the text; the patterns are ASCII-only (`(?-u)` classes)
+//! so the regex engine's DFA stays small; boundaries and checksums are checked
+//! here in code because the regex crate has no look-around.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use memchr::memmem;
+use regex::bytes::Regex;
+
+use super::validators::{card_ok, iban_length, iban_ok, ssn_ok};
+use super::{Candidate, PiiKind};
+
+fn re(pattern: &str) -> Regex {
+    // The patterns are constants checked by the unit tests, so this cannot fail at run time.
+    Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern}: {e}"))
+}
+
+static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u)(?:(?:\+1|001|1)[-. ]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ]?)[2-9][0-9]{2}[-. ]?[0-9]{4}(?: ?(?:x|ext\.?|#) ?[0-9]{1,5})?")
+});
+static PHONE_INTL: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u)\+[1-9][0-9]{0,2}(?: ?\(0\))?(?:[ .-]?\(?[0-9]{1,6}\)?){1,6}(?: ?(?:x|ext\.?) ?[0-9]{1,5})?")
+});
+static PHONE_TRUNK: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u)\(0[0-9]{1,4}\) ?[0-9]{3,8}(?: [0-9]{2,4})?|0[0-9](?:[ .][0-9]{2}){4}|0[0-9]{1,4} [0-9]{3,4} [0-9]{3,4}|0[0-9]{3,5} [0-9]{5,8}|0[0-9]{9,10}")
+});
+static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)[0-9]{3}-[0-9]{2}-[0-9]{4}"));
+static CARD: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)[2-6][0-9]{3}(?:[ -]?[0-9]{3,6}){2,4}"));
+static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u)(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
+});
+static IBAN: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,40}"));
+static AWS_ACCESS: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}"));
+static AWS_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i-u)aws_?secret_?(?:access_?)?key["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9/+]{40})"#)
+});
+static GITHUB: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{82})"));
+static GITLAB: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)gl(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{20,}"));
+static SLACK: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u)xox[abposre]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+")
+});
+static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?s-u)-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+});
+static JWT: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}"));
+static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i-u)([A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|api[_-]?key|apikey|token|access[_-]?key|auth[_-]?key|credentials?)s?)["']?[ \t]*(?:=|:|=>)[ \t]*["']?([^\s"'`,;<>(){}\[\]]{6,200})"#)
+});
+static URL_CREDS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u)[A-Za-z][A-Za-z0-9+.-]{1,15}://([^\s:/@]{1,128}:[^\s/@]{1,128})@[A-Za-z0-9.-]+")
+});
+
+static SECRET_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(["pass", "pwd", "secret", "key", "token", "credential"])
+        .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
+});
+static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(["AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "gh", "github_pat_", "gl", "xox", "hooks.slack", "eyJ", "PRIVATE KEY"])
+        .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
+});
+
+#[inline]
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// No letter, digit or `_` (nor a non-ASCII character, which may be a letter)
+/// right before `start`, and no number continuing through `.`/`-`/`/`.
+fn left_ok(t: &[u8], start: usize) -> bool {
+    if start == 0 {
+        return true;
+    }
+    let p = t[start - 1];
+    if is_word(p) {
+        return false;
+    }
+    if matches!(p, b'.' | b'-' | b'/' | b'+') && start >= 2 && t[start - 2].is_ascii_digit() {
+        return false;
+    }
+    true
+}
+
+/// Nothing word-like right after `end`, and no number continuing through
+/// `.`/`-`/`/` (or `:` unless `port_ok`).
+fn right_ok(t: &[u8], end: usize, port_ok: bool) -> bool {
+    let Some(&n) = t.get(end) else { return true };
+    if is_word(n) {
+        return false;
+    }
+    let continues = t.get(end + 1).is_some_and(u8::is_ascii_digit);
+    if continues && (matches!(n, b'.' | b'-' | b'/') || (n == b':' && !port_ok)) {
+        return false;
+    }
+    true
+}
+
+fn digits(s: &[u8]) -> usize {
+    s.iter().filter(|b| b.is_ascii_digit()).count()
+}
+
+/// Well-known constants that look like North American numbers.
+const NOT_PHONES: &[&[u8]] = &[b"2147483647", b"2147483648", b"4294967295", b"4294967296", b"9223372036"];
+
+/// All matches of `pattern` whose boundaries pass, retrying one byte later
+/// when a match fails (so a bad leftmost match cannot hide a good one).
+fn each_match(t: &[u8], pattern: &Regex, mut accept: impl FnMut(usize, usize)) {
+    let mut at = 0usize;
+    while at < t.len() {
+        let Some(m) = pattern.find_at(t, at) else { break };
+        accept(m.start(), m.end());
+        at = if m.end() > m.start() { m.start() + 1 } else { m.end() + 1 };
+        // Skip to the next candidate start after a digit run begins, so a long
+        // number is not re-matched from each of its bytes.
+        while at < t.len() && at < m.end() && (t[at].is_ascii_alphanumeric()) && t[at - 1].is_ascii_alphanumeric() {
+            at += 1;
+        }
+    }
+}
+
+fn push(out: &mut Vec<Candidate>, kind: PiiKind, start: usize, end: usize) {
+    out.push(Candidate { kind, start, end });
+}
+
+fn phones(t: &[u8], out: &mut Vec<Candidate>) {
+    each_match(t, &PHONE_NANP, |s, e| {
+        let m = &t[s..e];
+        if left_ok(t, s) && right_ok(t, e, false) && !NOT_PHONES.contains(&m) {
+            push(out, PiiKind::Phone, s, e);
+        }
+    });
+    each_match(t, &PHONE_INTL, |s, mut e| {
+        while e > s && matches!(t[e - 1], b'(' | b' ' | b'-' | b'.') {
+            e -= 1;
+        }
+        let m = &t[s..e];
+        let opens = m.iter().filter(|&&b| b == b'(').count();
+        let closes = m.iter().filter(|&&b| b == b')').count();
+        let n = digits(m) - usize::from(memmem::find(m, b"(0)").is_some());
+        if opens == closes && (8..=15).contains(&n) && left_ok(t, s) && right_ok(t, e, false) {
+            push(out, PiiKind::Phone, s, e);
+        }
+    });
+    each_match(t, &PHONE_TRUNK, |s, e| {
+        if (10..=11).contains(&digits(&t[s..e])) && left_ok(t, s) && right_ok(t, e, false) {
+            push(out, PiiKind::Phone, s, e);
+        }
+    });
+}
+
+fn ssns(t: &[u8], out: &mut Vec<Candidate>) {
+    each_match(t, &SSN, |s, e| {
+        let m = &t[s..e];
+        let field = |a: usize, b: usize| std::str::from_utf8(&m[a..b]).unwrap_or("0");
+        if left_ok(t, s) && right_ok(t, e, false) && ssn_ok(field(0, 3), field(4, 6), field(7, 11)) {
+            push(out, PiiKind::Ssn, s, e);
+        }
+    });
+}
+
+fn cards(t: &[u8], out: &mut Vec<Candidate>) {
+    each_match(t, &CARD, |s, e| {
+        if !left_ok(t, s) {
+            return;
+        }
+        // The greedy match may have taken a following number: try shorter
+        // prefixes that end at a group boundary, longest first.
+        let mut end = e;
+        loop {
+            let m = std::str::from_utf8(&t[s..end]).unwrap_or("");
+            if right_ok(t, end, false) && card_ok(m) {
+                push(out, PiiKind::CreditCard, s, end);
+                return;
+            }
+            match t[s..end].iter().rposition(|&b| b == b' ' || b == b'-') {
+                Some(p) if p > 0 => end = s + p,
+                _ => return,
+            }
+        }
+    });
+}
+
+fn ipv4s(t: &[u8], out: &mut Vec<Candidate>) {
+    each_match(t, &IPV4, |s, e| {
+        if left_ok(t, s) && right_ok(t, e, true) {
+            push(out, PiiKind::Ipv4, s, e);
+        }
+    });
+}
+
+fn ibans(t: &[u8], out: &mut Vec<Candidate>) {
+    each_match(t, &IBAN, |s, e| {
+        if !left_ok(t, s) {
+            return;
+        }
+        let Some(len) = iban_length(&t[s..s + 2]) else { return };
+        let mut compact = Vec::with_capacity(len);
+        let mut end = s;
+        for (i, &b) in t[s..e].iter().enumerate() {
+            if b == b' ' {
+                // Spaces only between groups of four.
+                if compact.len() % 4 != 0 {
+                    return;
+                }
+                continue;
+            }
+            compact.push(b);
+            end = s + i + 1;
+            if compact.len() == len {
+                break;
+            }
+        }
+        if compact.len() == len && right_ok(t, end, false) && iban_ok(&compact) {
+            push(out, PiiKind::Iban, s, end);
+        }
+    });
+}
+
+fn ipv6s(text: &str, out: &mut Vec<Candidate>) {
+    let t = text.as_bytes();
+    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+    let mut i = 0usize;
+    while let Some(p) = memchr::memchr(b':', &t[i..]) {
+        let colon = i + p;
+        let mut s = colon;
+        while s > 0 && is_v6(t[s - 1]) {
+            s -= 1;
+        }
+        let mut e = colon;
+        while e < t.len() && is_v6(t[e]) {
+            e += 1;
+        }
+        i = e.max(colon + 1);
+        while s < colon && matches!(t[s], b'.') {
+            s += 1;
+        }
+        while e > colon + 1 && matches!(t[e - 1], b'.' | b':') && !t[..e].ends_with(b"::") {
+            e -= 1;
+        }
+        if s > 0 && is_word(t[s - 1]) || t.get(e).is_some_and(|&b| is_word(b) || b == b'%') && t.get(e) != Some(&b'%') {
+            continue;
+        }
+        let cand = &text[s..e];
+        if cand.bytes().filter(|&b| b == b':').count() < 2 {
+            continue;
+        }
+        if std::net::Ipv6Addr::from_str(cand).is_err() {
+            continue;
+        }
+        let groups = cand.split(':').filter(|g| !g.is_empty()).count();
+        let has_digit = cand.bytes().any(|b| b.is_ascii_digit());
+        if groups >= 3 || (groups == 2 && has_digit) || cand == "::1" {
+            push(out, PiiKind::Ipv6, s, e);
+        }
+    }
+}
+
+fn emails(text: &str, out: &mut Vec<Candidate>) {
+    let t = text.as_bytes();
+    let local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+    let domain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
+    let mut last_end = 0usize;
+    for at in memchr::memchr_iter(b'@', t) {
+        if at < last_end {
+            continue;
+        }
+        let mut s = at;
+        while s > last_end && local(t[s - 1]) {
+            s -= 1;
+        }
+        while s < at && t[s] == b'.' {
+            s += 1;
+        }
+        if s == at || (s > 0 && t[s - 1] >= 0x80) {
+            continue;
+        }
+        let mut e = at + 1;
+        while e < t.len() && domain(t[e]) {
+            e += 1;
+        }
+        while e > at + 1 && matches!(t[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        if t.get(e).is_some_and(|&b| b >= 0x80 || b == b'_') {
+            continue;
+        }
+        let dom = &text[at + 1..e];
+        let Some(dot) = dom.rfind('.') else { continue };
+        let tld = &dom[dot + 1..];
+        let labels_ok = dom.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+        if tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()) && labels_ok {
+            push(out, PiiKind::Email, s, e);
+            last_end = e;
+        }
+    }
+}
+
+/// Values of `key = value` assignments that are code, not secrets.
+fn plausible_secret(v: &[u8]) -> bool {
+    const PLACEHOLDERS: &[&[u8]] = &[b"none", b"null", b"true", b"false", b"undefined", b"changeme", b"required", b"optional", b"string", b"example"];
+    if v.len() < 6 || v.iter().all(|&b| b == b'*' || b == b'x' || b == b'X') {
+        return false;
+    }
+    if PLACEHOLDERS.iter().any(|p| v.eq_ignore_ascii_case(p)) {
+        return false;
+    }
+    if matches!(v[0], b'$' | b'%' | b'&' | b'@' | b'#' | b'.' | b'/' | b'\\' | b'!' | b'=' | b'-') {
+        return false;
+    }
+    let has_digit = v.iter().any(u8::is_ascii_digit);
+    let has_alpha = v.iter().any(u8::is_ascii_alphabetic);
+    let identifier = v.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    // An identifier or dotted path without digits is a variable, not a secret.
+    (!identifier || has_digit) && has_alpha
+}
+
+fn secrets(text: &str, out: &mut Vec<Candidate>) {
+    let t = text.as_bytes();
+    if TOKEN_PREFIXES.is_match(t) {
+        let simple: [(&Regex, PiiKind); 6] = [
+            (&AWS_ACCESS, PiiKind::AwsAccessKey),
+            (&GITHUB, PiiKind::GithubToken),
+            (&GITLAB, PiiKind::GitlabToken),
+            (&SLACK, PiiKind::SlackToken),
+            (&JWT, PiiKind::Jwt),
+            (&PRIVATE_KEY, PiiKind::PrivateKey),
+        ];
+        for (pattern, kind) in simple {
+            for m in pattern.find_iter(t) {
+                let whole_block = kind == PiiKind::PrivateKey;
+                if whole_block || (left_ok(t, m.start()) && right_ok(t, m.end(), true)) {
+                    push(out, kind, m.start(), m.end());
+                }
+            }
+        }
+    }
+    if memmem::find(t, b"://").is_some() {
+        for c in URL_CREDS.captures_iter(t) {
+            if let Some(g) = c.get(1) {
+                push(out, PiiKind::UrlCredentials, g.start(), g.end());
+            }
+        }
+    }
+    if SECRET_WORDS.is_match(t) {
+        for c in AWS_SECRET.captures_iter(t) {
+            if let Some(g) = c.get(1) {
+                if right_ok(t, g.end(), true) {
+                    push(out, PiiKind::AwsSecretKey, g.start(), g.end());
+                }
+            }
+        }
+        for c in ASSIGNMENT.captures_iter(t) {
+            let (Some(key), Some(g)) = (c.get(1), c.get(2)) else { continue };
+            if left_ok(t, key.start()) || t[key.start() - 1] == b'.' {
+                let mut end = g.end();
+                while end > g.start() && matches!(t[end - 1], b'.' | b':') {
+                    end -= 1;
+                }
+                if plausible_secret(&t[g.start()..end]) {
+                    push(out, PiiKind::Secret, g.start(), end);
+                }
+            }
+        }
+    }
+}
+
+/// Append every validated candidate of `text` to `out` (overlaps included).
+pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
+    let t = text.as_bytes();
+    if memchr::memchr(b'@', t).is_some() {
+        emails(text, out);
+    }
+    secrets(text, out);
+    if memchr::memchr(b':', t).is_some() {
+        ipv6s(text, out);
+    }
+    let has_digit = t.iter().any(u8::is_ascii_digit);
+    if !has_digit {
+        return;
+    }
+    phones(t, out);
+    ssns(t, out);
+    cards(t, out);
+    ipv4s(t, out);
+    ibans(t, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_compile() {
+        for p in [
+            &*PHONE_NANP, &*PHONE_INTL, &*PHONE_TRUNK, &*SSN, &*CARD, &*IPV4, &*IBAN, &*AWS_ACCESS, &*AWS_SECRET,
+            &*GITHUB, &*GITLAB, &*SLACK, &*PRIVATE_KEY, &*JWT, &*ASSIGNMENT, &*URL_CREDS,
+        ] {
+            assert!(!p.as_str().is_empty());
+        }
+        assert!(SECRET_WORDS.is_match("PASSWORD"));
+        assert!(TOKEN_PREFIXES.is_match("AKIA"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Word n-grams as integer windows: tokens are interned once, so an n-gram is
+//! `n` consecutive ids and comparing n-grams never builds joined strings.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+/// A fast, deterministic hasher for short keys (FxHash's multiply-rotate).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct FxBuild;
+
+impl BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher::default()
+    }
+}
+
+pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
+
+/// Tokens interned to dense ids, with each token's length in characters.
+pub struct Interned {
+    pub ids: Vec<u32>,
+    pub char_lens: Vec<u32>,
+    pub distinct: usize,
+}
+
+/// Intern `tokens`: equal strings get equal ids, in order of first appearance.
+pub fn intern(tokens: &[&str]) -> Interned {
+    let mut map: FxHashMap<&str, u32> = FxHashMap::with_capacity_and_hasher(tokens.len(), FxBuild);
+    let mut ids = Vec::with_capacity(tokens.len());
+    let mut char_lens = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let next = u32::try_from(map.len()).unwrap_or(u32::MAX);
+        let id = *map.entry(t).or_insert(next);
+        ids.push(id);
+        char_lens.push(u32::try_from(char_len(t)).unwrap_or(u32::MAX));
+    }
+    Interned { distinct: map.len(), ids, char_lens }
+}
+
+/// Length in Unicode code points (Python's `len`).
+#[inline]
+pub fn char_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+/// A 128-bit key for the n-gram `ids[i..i + n]` (two independent 64-bit
+/// hashes, so accidental equal keys are out of reach for any document size).
+#[inline]
+pub fn window_key(ids: &[u32]) -> (u64, u64) {
+    let mut a = FxHasher { hash: 0x9e37_79b9_7f4a_7c15 };
+    let mut b = FxHasher { hash: 0xc2b2_ae3d_27d4_eb4f };
+    for &id in ids {
+        a.add(u64::from(id));
+        b.add(u64::from(id).wrapping_mul(0xff51_afd7_ed55_8ccd) ^ 0x1234_5678);
+    }
+    (a.hash, b.hash)
+}
+
+/// Count of each distinct n-gram of `ids` (size `n`) in first-seen order:
+/// `(first start index, count)`.
+pub fn ngram_counts(ids: &[u32], n: usize) -> Vec<(usize, u32)> {
+    if n == 0 || ids.len() < n {
+        return Vec::new();
+    }
+    let windows = ids.len() - n + 1;
+    let mut index: FxHashMap<(u64, u64), usize> = FxHashMap::with_capacity_and_hasher(windows, FxBuild);
+    let mut out: Vec<(usize, u32)> = Vec::new();
+    for i in 0..windows {
+        let key = window_key(&ids[i..i + n]);
+        match index.get(&key) {
+            Some(&slot) => out[slot].1 += 1,
+            None => {
+                index.insert(key, out.len());
+                out.push((i, 1));
+            }
+        }
+    }
+    out
+}
