@@ -1,0 +1,143 @@
+//! Atomic output files: write a sibling temp file, then rename it over the
+//! target, so an interrupted run leaves the old file or none, never half a file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+
+use super::{CleanError, Compression};
+
+const WRITE_BUFFER: usize = 1 << 20;
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<BufWriter<File>>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+}
+
+/// A line writer whose file appears at `path` only when [`AtomicWriter::commit`] succeeds.
+pub struct AtomicWriter {
+    sink: Option<Sink>,
+    temp: PathBuf,
+    path: PathBuf,
+    bytes: u64,
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+impl AtomicWriter {
+    /// Start writing `path`; compression follows its extension (`.gz`, `.zst`).
+    pub fn create(path: &Path) -> Result<Self, CleanError> {
+        let temp = temp_path(path);
+        let file = File::create(&temp).map_err(|e| CleanError::io(&temp, &e))?;
+        let buffered = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let sink = match Compression::from_path(path) {
+            Compression::None => Sink::Plain(buffered),
+            Compression::Gzip => Sink::Gzip(GzEncoder::new(buffered, flate2::Compression::new(6))),
+            Compression::Zstd => Sink::Zstd(
+                zstd::stream::write::Encoder::new(buffered, 3).map_err(|e| CleanError::io(path, &e))?,
+            ),
+        };
+        Ok(Self {
+            sink: Some(sink),
+            temp,
+            path: path.to_path_buf(),
+            bytes: 0,
+        })
+    }
+
+    fn err(&self, e: &std::io::Error) -> CleanError {
+        CleanError::io(&self.path, e)
+    }
+
+    /// Append `line` and a newline.
+    pub fn write_line(&mut self, line: &[u8]) -> Result<(), CleanError> {
+        let result = match self.sink.as_mut() {
+            Some(Sink::Plain(w)) => w.write_all(line).and_then(|()| w.write_all(b"\n")),
+            Some(Sink::Gzip(w)) => w.write_all(line).and_then(|()| w.write_all(b"\n")),
+            Some(Sink::Zstd(w)) => w.write_all(line).and_then(|()| w.write_all(b"\n")),
+            None => Ok(()),
+        };
+        self.bytes += line.len() as u64 + 1;
+        result.map_err(|e| self.err(&e))
+    }
+
+    /// Uncompressed bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Flush, sync and rename the temp file onto the target path.
+    pub fn commit(mut self) -> Result<(), CleanError> {
+        let file = match self.sink.take() {
+            Some(Sink::Plain(w)) => w.into_inner().map_err(|e| self.err(e.error())),
+            Some(Sink::Gzip(w)) => w
+                .finish()
+                .and_then(|b| b.into_inner().map_err(std::io::IntoInnerError::into_error))
+                .map_err(|e| self.err(&e)),
+            Some(Sink::Zstd(w)) => w
+                .finish()
+                .and_then(|b| b.into_inner().map_err(std::io::IntoInnerError::into_error))
+                .map_err(|e| self.err(&e)),
+            None => return Ok(()),
+        }?;
+        file.sync_all().map_err(|e| self.err(&e))?;
+        drop(file);
+        std::fs::rename(&self.temp, &self.path).map_err(|e| self.err(&e))
+    }
+}
+
+impl Drop for AtomicWriter {
+    fn drop(&mut self) {
+        if self.sink.take().is_some() {
+            // Not committed: the partial temp file must not survive.
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::open_lines;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tunesmith-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn round_trip_every_compression() {
+        for name in ["a.jsonl", "a.jsonl.gz", "a.jsonl.zst"] {
+            let path = dir().join(name);
+            let mut w = AtomicWriter::create(&path).unwrap();
+            w.write_line(b"{\"text\": \"x\"}").unwrap();
+            w.write_line(b"second").unwrap();
+            assert!(!path.exists());
+            w.commit().unwrap();
+            let lines = open_lines(&path).unwrap().read_all();
+            assert_eq!(lines.len(), 2, "{name}");
+            assert_eq!(lines[1].bytes, b"second");
+        }
+    }
+
+    #[test]
+    fn dropped_writer_leaves_old_file() {
+        let path = dir().join("keep.jsonl");
+        std::fs::write(&path, "old\n").unwrap();
+        {
+            let mut w = AtomicWriter::create(&path).unwrap();
+            w.write_line(b"new").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
+        assert!(!temp_path(&path).exists());
+    }
+}
