@@ -143,3 +143,45 @@ def encode_fine_tune_methods(
     methods: Sequence[FineTuneMethod],
 ) -> tuple[bytes, list[int], list[float], bytes]: ...
 
+
+# --- scanners ---
+
+_SpanTuple = tuple[str, int, int, int, int, str]
+
+def normalize_text(text: str) -> str: ...
+def normalize_texts(texts: list[str]) -> list[str]: ...
+def pii_kinds() -> list[str]: ...
+def pii_scan(text: str, kinds: list[str] | None = None) -> list[_SpanTuple]: ...
+def pii_scan_batch(texts: list[str], kinds: list[str] | None = None) -> list[list[_SpanTuple]]: ...
+def pii_redact(
+    text: str, mode: str = "placeholder", salt: str | None = None, kinds: list[str] | None = None
+) -> tuple[str, dict[str, int]]: ...
+def pii_redact_batch(
+    texts: list[str], mode: str = "placeholder", salt: str | None = None, kinds: list[str] | None = None
+) -> tuple[list[str], dict[str, int]]: ...
+def repetition_scan(text: str) -> tuple[dict[str, float | int], str | None]: ...
+def repetition_scan_batch(texts: list[str]) -> list[tuple[dict[str, float | int], str | None]]: ...
+def gopher_quality_batch(
+    texts: list[str],
+    *,
+    min_doc_words: int | None = None,
+    max_doc_words: int | None = None,
+    min_avg_word_length: float | None = None,
+    max_avg_word_length: float | None = None,
+    max_symbol_word_ratio: float | None = None,
+    max_bullet_lines_ratio: float | None = None,
+    max_ellipsis_lines_ratio: float | None = None,
+    min_alpha_words_ratio: float | None = None,
+    min_stop_words: int | None = None,
+    stop_words: list[str] | None = None,
+) -> list[tuple[dict[str, float | int], str | None]]: ...
+def length_check(
+    text: str,
+    min_chars: int | None = None,
+    max_chars: int | None = None,
+    min_words: int | None = None,
+    max_words: int | None = None,
+) -> str | None: ...
+def seed_checks(instruction: str, output: str) -> tuple[list[str], bool]: ...
+
+# --- end scanners ---

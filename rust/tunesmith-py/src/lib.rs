@@ -7,6 +7,7 @@
 mod args;
 mod errors;
 mod gil;
+mod scan;
 mod seed;
 
 use pyo3::prelude::*;
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gil::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(gil::get_num_threads, m)?)?;
     seed::register(m)?;
+    scan::register(m)?;
     Ok(())
 }
