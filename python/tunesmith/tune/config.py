@@ -415,7 +415,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str] | None:
 
 
 def _format_errors(exc: ValidationError, lines: dict[tuple[Any, ...], int], source: str) -> str:
-    out = []
+    out: list[tuple[int, str]] = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "<top level>"
@@ -430,12 +430,12 @@ def _format_errors(exc: ValidationError, lines: dict[tuple[Any, ...], int], sour
             extra = [k for k in (_FLAT if len(loc) == 1 else ()) if k not in valid]
             close = difflib.get_close_matches(str(loc[-1]), valid + extra, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            out.append(f"{where}: unknown key '{key}'{hint}; valid keys here: {', '.join(valid)}")
+            out.append((line or 0, f"{where}: unknown key '{key}'{hint}; valid keys here: {', '.join(valid)}"))
         elif err["type"] == "missing":
-            out.append(f"{where}: missing required key '{key}'")
+            out.append((line or 0, f"{where}: missing required key '{key}'"))
         else:
-            out.append(f"{where}: key '{key}': {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(out)
+            out.append((line or 0, f"{where}: key '{key}': {err['msg']} (got {err.get('input')!r})"))
+    return "\n".join(msg for _, msg in sorted(out, key=lambda t: t[0]))
 
 
 def _build(data: Any, lines: dict[tuple[Any, ...], int], source: str) -> TrainConfig:

@@ -312,6 +312,8 @@ class PackedCollator:
     so transformers (≥ 5 on eager/sdpa, and flash-attention varlen) builds a
     block-diagonal mask from the position resets; the first label of every
     example is -100 so no token is predicted from the example before it.
+    ``use_cache=False`` is part of the batch because transformers only looks
+    for packed sequences when no KV cache exists, and models default to one.
     """
 
     def __call__(self, batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -329,6 +331,7 @@ class PackedCollator:
             "input_ids": torch.tensor([ids], dtype=torch.long),
             "labels": torch.tensor([labels], dtype=torch.long),
             "position_ids": torch.tensor([positions], dtype=torch.long),
+            "use_cache": False,
         }
 
 
