@@ -54,7 +54,7 @@ __all__ = [
     "measure_training_step",
 ]
 
-METHODS = ("full", "lora", "dora", "qlora", "ia3", "prefix", "prompt", "dpo", "distill")
+METHODS = ("full", "lora", "dora", "qlora", "ia3", "prefix", "prompt", "adapter", "dpo", "distill")
 PRECISIONS = ("fp32", "bf16", "fp16", "amp_bf16", "amp_fp16")
 OPTIMIZERS = ("adamw", "adamw_8bit", "sgd", "adafactor")
 ADAMW_IMPLS = ("foreach", "forloop", "fused")
@@ -186,12 +186,13 @@ def measure_training_step(
     method: str = "full",
     rank: int = 8,
     alpha: float | None = None,
-    lora_dropout: float = 0.0,
+    lora_dropout: float = 0.05,
     target_modules: Sequence[str] | str | None = None,
     bits: int = 4,
     quant_type: str = "nf4",
     double_quant: bool = True,
-    num_virtual_tokens: int = 20,
+    num_virtual_tokens: int = 16,
+    bottleneck_size: int = 64,
     precision: str = "fp32",
     optimizer: str = "adamw",
     adamw_impl: str = "foreach",
@@ -220,6 +221,8 @@ def measure_training_step(
             ``2·rank``; targets default to :func:`default_target_modules`; ``"all-linear"`` works).
         bits, quant_type, double_quant: QLoRA base quantization (4-bit ``nf4``/``fp4``, or 8-bit).
         num_virtual_tokens: prefix and prompt tuning length.
+        bottleneck_size: width of the bottleneck adapters (``method="adapter"``, tunesmith's own, after
+            each decoder MLP).
         precision: ``fp32``; ``bf16``/``fp16`` (pure: weights, grads and optimizer state in 16 bit);
             ``amp_bf16``/``amp_fp16`` (fp32 weights and state, autocast forward). For QLoRA it sets the
             compute dtype (``fp32`` or ``bf16``).
@@ -248,6 +251,7 @@ def measure_training_step(
     _positive("seq_len", seq_len)
     _positive("rank", rank)
     _positive("num_virtual_tokens", num_virtual_tokens)
+    _positive("bottleneck_size", bottleneck_size)
     if method == "qlora":
         _choice("bits", bits, (4, 8))
         _choice("quant_type", quant_type, ("nf4", "fp4"))
@@ -283,6 +287,7 @@ def measure_training_step(
         "quant_type": quant_type,
         "double_quant": double_quant,
         "num_virtual_tokens": num_virtual_tokens,
+        "bottleneck_size": bottleneck_size,
         "precision": precision,
         "optimizer": optimizer,
         "adamw_impl": adamw_impl,
@@ -442,6 +447,11 @@ class _Job:
                 self.model = self._wrap_lora(base, use_dora=method == "dora")
             elif method in ("ia3", "prefix", "prompt"):
                 self.model = self._wrap_peft(base, method)
+            elif method == "adapter":
+                from tunesmith.tune.methods import add_bottleneck_adapters
+
+                self._input_grads(base)
+                self.model = add_bottleneck_adapters(base, knobs["bottleneck_size"])
             else:
                 self.model = base
         if method == "dpo":
@@ -475,6 +485,11 @@ class _Job:
             model.activation_checkpointing_enable()
         return model
 
+    def _input_grads(self, base: nn.Module) -> None:
+        # What tunesmith's trainer does for a frozen base under checkpointing (tune.methods.apply_method).
+        if self.knobs["gradient_checkpointing"]:
+            base.enable_input_require_grads()
+
     def _targets(self) -> Any:
         targets = self.knobs["target_modules"]
         if targets is None:
@@ -493,6 +508,8 @@ class _Job:
             use_dora=use_dora,
             task_type="CAUSAL_LM",
         )
+        if self.knobs["method"] != "qlora":
+            self._input_grads(base)
         return get_peft_model(base, cfg)
 
     def _wrap_peft(self, base: nn.Module, method: str) -> nn.Module:
@@ -505,6 +522,7 @@ class _Job:
             cfg = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n)
         else:
             cfg = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n)
+        self._input_grads(base)
         return get_peft_model(base, cfg)
 
     def _build_qlora(self) -> nn.Module:
@@ -531,11 +549,7 @@ class _Job:
                 device_map=str(self.device),
                 attn_implementation=k["attn_implementation"],
             )
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=k["gradient_checkpointing"],
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=k["gradient_checkpointing"])
         return self._wrap_lora(model, use_dora=False)
 
     def trainable(self) -> list[torch.Tensor]:
