@@ -9,6 +9,7 @@ pub mod estimate;
 pub mod io;
 pub mod parallel;
 pub mod pii;
+pub mod pipeline;
 pub mod quality;
 pub mod text;
 
