@@ -5,6 +5,7 @@
 //! re-exports in `tunesmith`, never this module.
 
 mod args;
+mod clean;
 mod errors;
 mod gil;
 mod scan;
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gil::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(gil::get_num_threads, m)?)?;
     seed::register(m)?;
+    clean::register(m)?;
     scan::register(m)?;
     Ok(())
 }
