@@ -6,7 +6,7 @@
 //! tests replay through the Python API. The file is compared here, so it cannot go
 //! stale: regenerate it with `UPDATE_GOLDEN=1 cargo test -p tunesmith-core --test seed_golden`.
 
-#![allow(clippy::all)]
+#![allow(clippy::all, dead_code)]
 
 use tunesmith_core::estimate as port;
 

@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::methods::FineTuneMethod;
-use super::training::{estimate_training_memory, TrainingMethod, TrainingTarget};
+use super::training::{base_gb, Multipliers, TrainingMethod, TrainingTarget};
 use crate::parallel::{at, broadcast_len, zeroed_f64_column, CHUNK_ROWS};
 use crate::CoreError;
 
@@ -47,6 +47,10 @@ pub fn estimate_training_memory_columns(
         activation_gb: zeroed_f64_column(n),
         total_gb: zeroed_f64_column(n),
     };
+    let table = MultiplierTable::new();
+    // One table lookup for the whole sweep when method and target are broadcast.
+    let constant = (method_kind.len() == 1 && method_bits.len() == 1 && target.len() == 1)
+        .then(|| multipliers_at(method_kind, method_bits, target, 0));
     out.model_gb
         .par_chunks_mut(CHUNK_ROWS)
         .zip(out.optimizer_gb.par_chunks_mut(CHUNK_ROWS))
@@ -55,19 +59,54 @@ pub fn estimate_training_memory_columns(
         .enumerate()
         .for_each(|(chunk, (((model, optimizer), activation), total))| {
             let start = chunk * CHUNK_ROWS;
-            for j in 0..model.len() {
-                let i = start + j;
-                let method = TrainingMethod::from_code(at(method_kind, i), at(method_bits, i))
-                    .unwrap_or_default();
-                let target = TrainingTarget::from_code(at(target, i)).unwrap_or_default();
-                let e = estimate_training_memory(at(params_millions, i), method, target);
-                model[j] = e.model_gb;
-                optimizer[j] = e.optimizer_gb;
-                activation[j] = e.activation_gb;
-                total[j] = e.total_gb;
+            let len = model.len();
+            let rows = model.iter_mut().zip(optimizer.iter_mut()).zip(activation.iter_mut()).zip(total.iter_mut());
+            match (constant, params_millions.len()) {
+                (Some(m), n) if n > 1 => {
+                    let params = &params_millions[start..start + len];
+                    for ((((mo, op), ac), to), &p) in rows.zip(params) {
+                        let e = m.apply(base_gb(p));
+                        (*mo, *op, *ac, *to) = (e.model_gb, e.optimizer_gb, e.activation_gb, e.total_gb);
+                    }
+                }
+                _ => {
+                    for (j, (((mo, op), ac), to)) in rows.enumerate() {
+                        let i = start + j;
+                        let m = table.get(at(method_kind, i), at(method_bits, i), at(target, i));
+                        let e = m.apply(base_gb(at(params_millions, i)));
+                        (*mo, *op, *ac, *to) = (e.model_gb, e.optimizer_gb, e.activation_gb, e.total_gb);
+                    }
+                }
             }
         });
     Ok(out)
+}
+
+#[inline(always)]
+fn multipliers_at(kind: &[u8], bits: &[u8], target: &[u8], i: usize) -> Multipliers {
+    let method = TrainingMethod::from_code(at(kind, i), at(bits, i)).unwrap_or_default();
+    Multipliers::of(method, TrainingTarget::from_code(at(target, i)).unwrap_or_default())
+}
+
+/// Every `Multipliers` the seed can produce, indexed by method kind, whether
+/// QLoRA bits are `<= 4` (the only thing the seed reads of them) and target, so a
+/// row with its own method and target costs one table load instead of two matches.
+struct MultiplierTable([Multipliers; 7 * 2 * 4]);
+
+impl MultiplierTable {
+    fn new() -> Self {
+        Self(std::array::from_fn(|i| {
+            let (kind, wide, target) = (i / 8, (i / 4) % 2, i % 4);
+            let bits = if wide == 1 { 8 } else { 4 };
+            multipliers_at(&[kind as u8], &[bits], &[target as u8], 0)
+        }))
+    }
+
+    #[inline(always)]
+    fn get(&self, kind: u8, bits: u8, target: u8) -> Multipliers {
+        let i = usize::from(kind) * 8 + usize::from(bits > 4) * 4 + usize::from(target);
+        self.0[i]
+    }
 }
 
 /// Codes for [`FineTuneMethod`] variants in sweeps.
@@ -100,33 +139,23 @@ pub fn fine_tune_heuristics_columns(
     if let Some(bad) = kind.iter().find(|k| fine_tune_method_from_code(**k, 0, 0.0, 0).is_none()) {
         return Err(CoreError::invalid("method", format!("unknown method code {bad}")));
     }
-    let heuristic: [fn(&FineTuneMethod) -> f64; 6] = [
-        FineTuneMethod::memory_reduction_factor,
-        FineTuneMethod::trainable_params_percent,
-        FineTuneMethod::memory_multiplier,
-        FineTuneMethod::training_speedup,
-        FineTuneMethod::quality_retention,
-        FineTuneMethod::batch_size_multiplier,
-    ];
-    let mut cols: [Vec<f64>; 6] = Default::default();
-    for (col, f) in cols.iter_mut().zip(heuristic) {
-        *col = zeroed_f64_column(n);
-        col.par_chunks_mut(CHUNK_ROWS)
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let start = chunk * CHUNK_ROWS;
-                for (j, value) in out.iter_mut().enumerate() {
-                    let i = start + j;
-                    let method = fine_tune_method_from_code(
-                        at(kind, i),
-                        at(rank, i),
-                        at(alpha, i),
-                        at(bits, i),
-                    )
+    let mut cols: [Vec<f64>; 6] = std::array::from_fn(|_| zeroed_f64_column(n));
+    let [c0, c1, c2, c3, c4, c5] = &mut cols;
+    c0.par_chunks_mut(CHUNK_ROWS)
+        .zip(c1.par_chunks_mut(CHUNK_ROWS))
+        .zip(c2.par_chunks_mut(CHUNK_ROWS))
+        .zip(c3.par_chunks_mut(CHUNK_ROWS))
+        .zip(c4.par_chunks_mut(CHUNK_ROWS))
+        .zip(c5.par_chunks_mut(CHUNK_ROWS))
+        .enumerate()
+        .for_each(|(chunk, (((((o0, o1), o2), o3), o4), o5))| {
+            let start = chunk * CHUNK_ROWS;
+            for j in 0..o0.len() {
+                let i = start + j;
+                let method = fine_tune_method_from_code(at(kind, i), at(rank, i), at(alpha, i), at(bits, i))
                     .unwrap_or(FineTuneMethod::Full);
-                    *value = f(&method);
-                }
-            });
-    }
+                [o0[j], o1[j], o2[j], o3[j], o4[j], o5[j]] = method.heuristics();
+            }
+        });
     Ok(cols)
 }

@@ -143,80 +143,93 @@ impl fmt::Display for MemoryEstimate {
     }
 }
 
+/// The seed's per-(method, target) table as multiples of the FP16 weight size.
+///
+/// The seed writes each branch as `(base * m, base * o, base * a [* qf])`; keeping
+/// the two activation factors apart (`activation_quant` is 1.0 outside QLoRA, and
+/// `x * 1.0 == x` exactly) makes `apply` perform the seed's multiplications in the
+/// seed's order, so results are bit-identical (checked against the seed's own code
+/// in `tests/seed_golden.rs`) while sweeps can hoist the table lookup out of the loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Multipliers {
+    pub model: f64,
+    pub optimizer: f64,
+    pub activation: f64,
+    pub activation_quant: f64,
+}
+
+impl Multipliers {
+    const fn new(model: f64, optimizer: f64, activation: f64) -> Self {
+        Self { model, optimizer, activation, activation_quant: 1.0 }
+    }
+
+    const fn quantized(qf: f64, optimizer: f64, activation: f64) -> Self {
+        Self { model: qf, optimizer, activation, activation_quant: qf }
+    }
+
+    /// The seed's table: GPU and CPU share a branch; TPU and Gaudi are BF16-native.
+    pub fn of(method: TrainingMethod, target: TrainingTarget) -> Self {
+        use TrainingMethod as M;
+        match target {
+            TrainingTarget::Gpu | TrainingTarget::Cpu => match method {
+                M::FullFineTune => Self::new(1.0, 2.0, 1.0),
+                M::LoRA => Self::new(1.0, 0.1, 0.1),
+                M::QLoRA { bits } => Self::quantized(if bits <= 4 { 0.25 } else { 0.5 }, 0.1, 0.1),
+                M::Prefix => Self::new(1.0, 0.05, 0.05),
+                // Two model copies + optimizer.
+                M::DPO | M::RLHF => Self::new(2.0, 2.0, 1.5),
+                // Teacher + student.
+                M::Distillation => Self::new(1.5, 1.0, 0.8),
+            },
+            // XLA fuses activations; BF16 optimizer states.
+            TrainingTarget::Tpu => match method {
+                M::FullFineTune => Self::new(1.0, 1.5, 0.8),
+                M::LoRA => Self::new(1.0, 0.15, 0.12),
+                M::QLoRA { bits } => Self::quantized(if bits <= 4 { 0.4 } else { 0.6 }, 0.15, 0.12),
+                M::Prefix => Self::new(1.0, 0.05, 0.05),
+                M::DPO | M::RLHF => Self::new(2.0, 1.5, 1.2),
+                M::Distillation => Self::new(1.5, 0.8, 0.6),
+            },
+            // Like TPU, with slightly higher activation overhead.
+            TrainingTarget::Gaudi => match method {
+                M::FullFineTune => Self::new(1.0, 1.5, 0.9),
+                M::LoRA => Self::new(1.0, 0.12, 0.12),
+                M::QLoRA { bits } => Self::quantized(if bits <= 4 { 0.35 } else { 0.55 }, 0.12, 0.12),
+                M::Prefix => Self::new(1.0, 0.05, 0.06),
+                M::DPO | M::RLHF => Self::new(2.0, 1.5, 1.3),
+                M::Distillation => Self::new(1.5, 0.9, 0.7),
+            },
+        }
+    }
+
+    #[inline(always)]
+    pub fn apply(&self, base_gb: f64) -> MemoryEstimate {
+        let model = base_gb * self.model;
+        let optimizer = base_gb * self.optimizer;
+        let activation = base_gb * self.activation * self.activation_quant;
+        MemoryEstimate {
+            model_gb: model,
+            optimizer_gb: optimizer,
+            activation_gb: activation,
+            total_gb: model + optimizer + activation,
+        }
+    }
+}
+
+/// FP16 weight size in GiB, as the seed computes it.
+#[inline(always)]
+#[allow(clippy::cast_precision_loss)]
+pub fn base_gb(model_params_millions: u64) -> f64 {
+    (model_params_millions as f64 * units::PARAMS_PER_MILLION * units::FP16_BYTES_PER_PARAM)
+        / units::BYTES_PER_GIB
+}
+
 /// Estimate device memory for a fine-tuning job on an accelerator family
 /// (the seed's heuristic: FP16 weights, Adam, batch 1; a lower bound, not a prediction).
-#[allow(clippy::cast_precision_loss)]
 pub fn estimate_training_memory(
     model_params_millions: u64,
     method: TrainingMethod,
     target: TrainingTarget,
 ) -> MemoryEstimate {
-    let base_gb = (model_params_millions as f64
-        * units::PARAMS_PER_MILLION
-        * units::FP16_BYTES_PER_PARAM)
-        / units::BYTES_PER_GIB;
-
-    match target {
-        TrainingTarget::Tpu => estimate_tpu_training(base_gb, method),
-        TrainingTarget::Gaudi => estimate_gaudi_training(base_gb, method),
-        TrainingTarget::Gpu | TrainingTarget::Cpu => estimate_gpu_training(base_gb, method),
-    }
-}
-
-fn breakdown(model: f64, optimizer: f64, activation: f64) -> MemoryEstimate {
-    MemoryEstimate {
-        model_gb: model,
-        optimizer_gb: optimizer,
-        activation_gb: activation,
-        total_gb: model + optimizer + activation,
-    }
-}
-
-fn estimate_gpu_training(base_gb: f64, method: TrainingMethod) -> MemoryEstimate {
-    let (model, optimizer, activation) = match method {
-        TrainingMethod::FullFineTune => (base_gb, base_gb * 2.0, base_gb * 1.0),
-        TrainingMethod::LoRA => (base_gb, base_gb * 0.1, base_gb * 0.1),
-        TrainingMethod::QLoRA { bits } => {
-            let qf = if bits <= 4 { 0.25 } else { 0.5 };
-            (base_gb * qf, base_gb * 0.1, base_gb * 0.1 * qf)
-        }
-        TrainingMethod::Prefix => (base_gb, base_gb * 0.05, base_gb * 0.05),
-        // Two model copies + optimizer.
-        TrainingMethod::DPO | TrainingMethod::RLHF => (base_gb * 2.0, base_gb * 2.0, base_gb * 1.5),
-        // Teacher + student.
-        TrainingMethod::Distillation => (base_gb * 1.5, base_gb * 1.0, base_gb * 0.8),
-    };
-    breakdown(model, optimizer, activation)
-}
-
-fn estimate_tpu_training(base_gb: f64, method: TrainingMethod) -> MemoryEstimate {
-    // TPU: BF16 native, XLA fuses activations, BF16 optimizer states.
-    let (model, optimizer, activation) = match method {
-        TrainingMethod::FullFineTune => (base_gb, base_gb * 1.5, base_gb * 0.8),
-        TrainingMethod::LoRA => (base_gb, base_gb * 0.15, base_gb * 0.12),
-        TrainingMethod::QLoRA { bits } => {
-            let qf = if bits <= 4 { 0.4 } else { 0.6 };
-            (base_gb * qf, base_gb * 0.15, base_gb * 0.12 * qf)
-        }
-        TrainingMethod::Prefix => (base_gb, base_gb * 0.05, base_gb * 0.05),
-        TrainingMethod::DPO | TrainingMethod::RLHF => (base_gb * 2.0, base_gb * 1.5, base_gb * 1.2),
-        TrainingMethod::Distillation => (base_gb * 1.5, base_gb * 0.8, base_gb * 0.6),
-    };
-    breakdown(model, optimizer, activation)
-}
-
-fn estimate_gaudi_training(base_gb: f64, method: TrainingMethod) -> MemoryEstimate {
-    // Gaudi: BF16 native like TPU, slightly higher activation overhead.
-    let (model, optimizer, activation) = match method {
-        TrainingMethod::FullFineTune => (base_gb, base_gb * 1.5, base_gb * 0.9),
-        TrainingMethod::LoRA => (base_gb, base_gb * 0.12, base_gb * 0.12),
-        TrainingMethod::QLoRA { bits } => {
-            let qf = if bits <= 4 { 0.35 } else { 0.55 };
-            (base_gb * qf, base_gb * 0.12, base_gb * 0.12 * qf)
-        }
-        TrainingMethod::Prefix => (base_gb, base_gb * 0.05, base_gb * 0.06),
-        TrainingMethod::DPO | TrainingMethod::RLHF => (base_gb * 2.0, base_gb * 1.5, base_gb * 1.3),
-        TrainingMethod::Distillation => (base_gb * 1.5, base_gb * 0.9, base_gb * 0.7),
-    };
-    breakdown(model, optimizer, activation)
+    Multipliers::of(method, target).apply(base_gb(model_params_millions))
 }
