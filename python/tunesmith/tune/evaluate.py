@@ -44,6 +44,8 @@ def mean_loss(model: Any, examples: Sequence[Any], *, batch_size: int = 8, pad_t
             batch = {k: v.to(device) for k, v in collate(rows[i : i + batch_size]).items()}
             labels = batch.pop("labels")
             logits = model(**batch).logits.float()
+            # prompt tuning prepends virtual tokens to the logits
+            logits = logits[:, logits.size(1) - labels.size(1) :]
             shift_logits = logits[:, :-1].reshape(-1, logits.size(-1))
             shift_labels = labels[:, 1:].reshape(-1)
             total += torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum").item()

@@ -1,0 +1,184 @@
+"""End to end on CPU with the tiny model: LoRA, merge, resume, full FT, bottleneck adapters, QLoRA, other PEFT methods."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from tunesmith.errors import UnsupportedError
+from tunesmith.tune.config import TrainConfig
+
+pytestmark = pytest.mark.train
+
+
+def make_config(tiny, out: pathlib.Path, method: dict | None = None, **training) -> TrainConfig:
+    base = {
+        "max_steps": 12, "train_batch_size_per_device": 8, "learning_rate": 5e-3, "eval_steps": 6,
+        "save_steps": 6, "logging_steps": 2, "context_length": 96, "lr_scheduler": "constant",
+    }
+    base.update(training)
+    return TrainConfig.from_dict({
+        "model": {"path": str(tiny["model"])},
+        "data": {"train_path": str(tiny["train"]), "valid_path": str(tiny["valid"])},
+        "training": base,
+        "output_dir": str(out),
+        **(method or {}),
+    })
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def run(config: TrainConfig, **kw):
+    from tunesmith.tune.trainer import train
+
+    return train(config, log=quiet, progress=False, **kw)
+
+
+LORA = {"lora_config": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
+                        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}}
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lora")
+    return run(make_config(tiny, out, LORA))
+
+
+def _valid_examples(tiny, tokenizer):
+    from tunesmith.tune import data as tdata
+
+    return tdata.tokenize_records(tdata.load_records(tiny["valid"]), tokenizer, context_length=96)
+
+
+def test_lora_end_to_end_loss_drops_and_outputs_written(lora_run):
+    out, m = lora_run.output_dir, lora_run.metrics
+    assert m["eval_loss_after"] < m["eval_loss_before"] - 0.2
+    assert m["perplexity_after"] < m["perplexity_before"]
+    assert m["final_logged_train_loss"] < m["first_logged_train_loss"]
+    assert m["steps"] == 12 and m["tokens_per_second"] > 0 and m["peak_memory_bytes"] > 0
+    assert m["data"]["train"]["truncated"] == 0 and m["data"]["train"]["examples"] == 96
+    for name in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "metrics.json", "loss.png",
+                 "log.csv", "tunesmith_run.json", "checkpoints/checkpoint-12"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "metrics.json").read_text())["method"] == "lora"
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lora_adapter_loads_with_peft(lora_run, tiny, tokenizer, torch_one_thread):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tunesmith.tune.evaluate import mean_loss
+
+    base = AutoModelForCausalLM.from_pretrained(tiny["model"], dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(lora_run.output_dir / "adapter"))
+    got = mean_loss(model, _valid_examples(tiny, tokenizer), pad_token_id=tokenizer.pad_token_id)
+    assert got.loss == pytest.approx(lora_run.metrics["eval_loss_after"], abs=1e-5)
+
+
+def test_merge_gives_the_adapter_logits(lora_run, tiny, tokenizer, torch_one_thread):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tunesmith.cli import main
+
+    assert main(["merge", str(lora_run.output_dir)]) == 0
+    merged = AutoModelForCausalLM.from_pretrained(lora_run.output_dir / "merged", dtype=torch.float32).eval()
+    assert not any("lora" in k for k in merged.state_dict())
+    adapter = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny["model"], dtype=torch.float32), str(lora_run.output_dir / "adapter")
+    ).eval()
+    ids = torch.tensor([_valid_examples(tiny, tokenizer)[0].input_ids])
+    with torch.no_grad():
+        diff = (merged(input_ids=ids).logits - adapter(input_ids=ids).logits).abs().max().item()
+    assert diff < 1e-4
+    info = json.loads((lora_run.output_dir / "merged" / "tunesmith_merge.json").read_text())
+    assert info["max_logit_diff_vs_adapter"] < 1e-4
+
+
+def test_resume_continues_from_last_checkpoint(lora_run, tiny):
+    cfg = make_config(tiny, lora_run.output_dir, LORA, max_steps=14)
+    result = run(cfg, resume=True)
+    assert result.metrics["steps"] == 14
+    steps = [int(r.split(",")[0]) for r in (lora_run.output_dir / "log.csv").read_text().splitlines()[1:]]
+    assert 14 in steps and steps.count(2) == 1  # the first 12 steps were not redone
+
+
+def test_full_finetune_writes_model_dir(tiny, tmp_path, torch_one_thread):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    result = run(make_config(tiny, tmp_path, None, max_steps=6, learning_rate=2e-3, eval_steps=6))
+    assert result.metrics["method"] == "full"
+    assert result.metrics["trainable_params"] == result.metrics["total_params"]
+    assert result.metrics["eval_loss_after"] < result.metrics["eval_loss_before"]
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model", dtype=torch.float32)
+    assert model.config.hidden_size == 64
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_bottleneck_adapter_trains_saves_and_loads(tiny, tokenizer, tmp_path, torch_one_thread):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tunesmith.tune.evaluate import mean_loss
+    from tunesmith.tune.methods import load_adapter
+
+    result = run(make_config(tiny, tmp_path, {"adapter": {"bottleneck_size": 16}}, max_steps=6, eval_steps=6))
+    m = result.metrics
+    assert m["method"] == "adapter" and m["eval_loss_after"] < m["eval_loss_before"]
+    assert m["trainable_params"] == 2 * (64 * 16 + 16 + 16 * 64 + 64)
+    assert (tmp_path / "adapter" / "bottleneck_config.json").exists()
+    model = load_adapter(AutoModelForCausalLM.from_pretrained(tiny["model"], dtype=torch.float32), tmp_path / "adapter")
+    got = mean_loss(model, _valid_examples(tiny, tokenizer), pad_token_id=tokenizer.pad_token_id)
+    assert got.loss == pytest.approx(m["eval_loss_after"], abs=1e-5)
+    with pytest.raises(UnsupportedError, match="cannot be merged"):
+        from tunesmith.tune.merge import merge
+
+        merge(tmp_path, log=quiet)
+
+
+def test_qlora_trains_or_refuses_clearly(tiny, tmp_path, torch_one_thread):
+    from tunesmith.tune.methods import bnb_status
+
+    cfg = make_config(tiny, tmp_path, {"qlora": {"compute_dtype": "float32"}, **LORA}, max_steps=4, eval_steps=4,
+                      learning_rate=5e-3)
+    if bnb_status() is not None:
+        with pytest.raises(UnsupportedError, match="bitsandbytes"):
+            run(cfg)
+        return
+    result = run(cfg)
+    assert result.metrics["method"] == "qlora"
+    assert result.metrics["eval_loss_after"] < result.metrics["eval_loss_before"]
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        {"lora_config": {"r": 4, "use_dora": True, "lora_dropout": 0.0}},
+        {"ia3": {}},
+        {"prompt_tuning": {"num_virtual_tokens": 8}},
+        {"prefix_tuning": {"num_virtual_tokens": 8}},
+    ],
+    ids=["dora", "ia3", "prompt_tuning", "prefix_tuning"],
+)
+def test_other_peft_methods_train(tiny, tmp_path, method):
+    result = run(make_config(tiny, tmp_path, method, max_steps=4, eval_steps=4, learning_rate=1e-2))
+    m = result.metrics
+    assert m["eval_loss_after"] < m["eval_loss_before"]
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
+def test_packed_run_trains(tiny, tmp_path):
+    cfg = make_config(tiny, tmp_path, LORA, max_steps=4, eval_steps=4, train_batch_size_per_device=2)
+    cfg.data.packing = True
+    m = run(cfg).metrics
+    assert m["data"]["packed_rows"] < 96
+    assert m["eval_loss_after"] < m["eval_loss_before"]
