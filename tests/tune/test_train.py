@@ -182,3 +182,38 @@ def test_packed_run_trains(tiny, tmp_path):
     m = run(cfg).metrics
     assert m["data"]["packed_rows"] < 96
     assert m["eval_loss_after"] < m["eval_loss_before"]
+
+
+def test_preflight_refuses_a_70b_model_on_16gb_unless_forced(tiny, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tunesmith.estimate.memory")
+    import shutil
+
+    from tunesmith.cli import main
+    from tunesmith.tune.trainer import train
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tmp_path / "llama-70b"
+    model.mkdir()
+    # Llama-3-70B's shape, no weights: the pre-flight must decide from config.json alone
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
+        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256,
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+    }))
+    for f in tiny["model"].glob("*"):
+        if f.name.startswith(("tokenizer", "chat_template")):
+            shutil.copy(f, model / f.name)
+    cfg_path = tmp_path / "big.yaml"
+    cfg_path.write_text(f"model: {model}\ntrain_path: {tiny['train']}\noutput_dir: {tmp_path / 'out'}\n"
+                        "lora_config: {r: 8}\ntraining: {max_steps: 1, context_length: 64}\n")
+    assert main(["tune", str(cfg_path), "--device-memory", "16", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "does not fit" in err and "does NOT fit" in err and "--force" in err
+    assert "weights" in err and "to make it fit" in err and "qlora" in err
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+    from tunesmith.tune.config import load_config
+
+    with pytest.raises(OSError, match="model.safetensors|pytorch_model.bin|weights"):
+        # forced: past the pre-flight, it fails only when the (absent) weights are loaded
+        train(load_config(cfg_path), force=True, log=quiet, progress=False, preflight_memory=16 * 2**30)

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DEVICE",
         help="size the job for this device (a hardware name the estimator knows) instead of the detected one",
     )
+    parser.add_argument(
+        "--device-memory", type=float, metavar="GIB", help="size the job for a device with this much memory (GiB)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
         config = load_config(args.config)
         result = train(
-            config, force=args.force, resume=args.resume, progress=not args.quiet, preflight_device=args.preflight_device
+            config, force=args.force, resume=args.resume, progress=not args.quiet, preflight_device=args.preflight_device,
+            preflight_memory=int(args.device_memory * 2**30) if args.device_memory else None,
         )
         print(result)
         return 0

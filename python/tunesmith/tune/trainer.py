@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tunesmith.errors import ConfigError, UnsupportedError
+from tunesmith.errors import ConfigError, TunesmithError, UnsupportedError
 from tunesmith.tune.config import TrainConfig
 
 __all__ = ["PreflightResult", "TuneResult", "preflight", "recommend_lr", "train"]
@@ -63,8 +63,9 @@ def recommend_lr(model_params_billions: float, peft_method: str, dataset_size: i
 class PreflightResult:
     fits: bool
     report: str
-    required_bytes: int | None = None
-    available_bytes: int | None = None
+    required_bytes: int
+    available_bytes: int | None
+    device: str
 
 
 def _device_memory(device: str) -> tuple[str, int]:
@@ -73,64 +74,119 @@ def _device_memory(device: str) -> tuple[str, int]:
         import torch
 
         props = torch.cuda.get_device_properties(0)
-        return props.name, int(props.total_memory)
+        return f"cuda ({props.name})", int(props.total_memory)
     import os
 
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return "cpu", int(total)
+    return "cpu (system RAM)", int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def _model_config_source(config: TrainConfig) -> dict[str, Any] | str:
-    """The model's config.json as a dict (local directory), else its id for the estimator's catalog."""
+def _model_source(config: TrainConfig) -> dict[str, Any] | str:
+    """The model's config.json as a dict (local directory), else its name for the estimator's catalog."""
     path = pathlib.Path(config.model.path)
     if (path / "config.json").exists():
         return json.loads((path / "config.json").read_text(encoding="utf-8"))
     return config.model.path
 
 
+_ESTIMATE_METHOD = {"prefix_tuning": "prefix", "prompt_tuning": "prompt"}
+_PREFLIGHT_PRECISION = {"fp32": "fp32", "bf16": "bf16-mixed", "fp16": "fp16-mixed"}
+
+
+def _advice(config: TrainConfig, est: Any, available: int) -> list[str]:
+    """Concrete changes, biggest component first."""
+    tr = config.training
+    total = max(int(est.total_bytes), 1)
+    acts = int(est.activations_bytes) + int(est.logits_bytes)
+    states = int(est.optimizer_bytes) + int(est.gradients_bytes)
+    weights = int(est.weights_bytes)
+    tips: list[tuple[int, str]] = []
+    if config.method == "full" and states > 0.1 * total:
+        tips.append((states, "train a LoRA adapter instead of all weights (add a lora_config block): "
+                             "gradients and optimizer state shrink to the adapter's"))
+    if config.method != "qlora" and weights > 0.2 * total:
+        tips.append((weights, "quantize the frozen base to 4 bits (add a qlora block, needs bitsandbytes): "
+                              "weights shrink about 4x from 16-bit"))
+    if acts > 0.1 * total:
+        if not tr.gradient_checkpointing:
+            tips.append((acts, "set training.gradient_checkpointing: true (activations are kept per layer boundary only)"))
+        if tr.train_batch_size_per_device > 1:
+            half = max(1, tr.train_batch_size_per_device // 2)
+            accum = tr.gradient_accumulation_steps * tr.train_batch_size_per_device // half
+            tips.append((acts // 2, f"training.train_batch_size_per_device: {half} with gradient_accumulation_steps: {accum} "
+                                    "(same effective batch)"))
+        if tr.context_length > 512:
+            tips.append((acts // 2, f"a shorter training.context_length than {tr.context_length}"))
+    if int(est.optimizer_bytes) > 0.1 * total and "8bit" not in tr.optimizer:
+        tips.append((int(est.optimizer_bytes), "an 8-bit optimizer (training.optimizer: paged_adamw_8bit)"))
+    ordered = [text for _, text in sorted(tips, key=lambda t: -t[0])]
+    if weights > available:
+        ordered.insert(0, f"the weights alone ({weights / 2**30:.1f} GiB) exceed the device "
+                          f"({available / 2**30:.1f} GiB): quantize, or shard over several devices")
+    ordered.append("or a device with more memory, or several with `accelerate launch` and FSDP / ZeRO-3")
+    return ordered
+
+
 def preflight(config: TrainConfig, *, device: str | None = None, device_memory: int | None = None) -> PreflightResult:
-    """Size the job with :func:`tunesmith.estimate.estimate` before any weights are loaded.
+    """Size the job with :func:`tunesmith.estimate.memory.estimate` before any weights are loaded.
 
-    ``device`` is a hardware name the estimator knows (e.g. from its catalog) or
-    ``cpu``/``cuda`` for this machine; ``device_memory`` overrides the bytes available.
+    ``device`` is ``cpu``/``cuda`` (this machine; its memory is read) or a device
+    name from the estimator's hardware catalog; ``device_memory`` (bytes) overrides
+    the memory available. Raises ImportError when the estimator is not installed.
     """
-    from tunesmith.estimate import estimate  # type: ignore[attr-defined]
+    from tunesmith.estimate.memory import estimate
 
-    if device is None:
-        from tunesmith.tune.methods import resolve_device
+    from tunesmith.tune.methods import resolve_device
 
-        device = resolve_device(config.training.device)
-    precision = config.training.precision
-    if precision == "auto":
-        precision = "bf16" if device == "cuda" else "fp32"
-    method = config.method
-    if method == "qlora" and config.qlora is not None and config.qlora.bits == 8:
-        method = "qlora8"
-    rank = config.lora_config.r if config.lora_config is not None else 0
-    target: Any = device
-    if device in ("cpu", "cuda"):
-        name, total = _device_memory(device)
-        target = device_memory if device_memory is not None else total
-    elif device_memory is not None:
-        target = device_memory
-    est = estimate(
-        _model_config_source(config),
-        method=method,
-        rank=rank,
-        batch_size=config.training.train_batch_size_per_device,
-        seq_len=config.training.context_length,
-        precision=precision,
-        gradient_checkpointing=config.training.gradient_checkpointing,
-        device=target,
+    device = device or resolve_device(config.training.device)
+    tr = config.training
+    precision = tr.precision if tr.precision != "auto" else ("bf16" if device not in ("cpu",) else "fp32")
+    kwargs: dict[str, Any] = {
+        "method": _ESTIMATE_METHOD.get(config.method, config.method),
+        "precision": _PREFLIGHT_PRECISION[precision],
+        "optimizer": tr.optimizer,
+        "batch_size": tr.train_batch_size_per_device,
+        "seq_len": tr.context_length,
+        "grad_accum": tr.gradient_accumulation_steps,
+        "gradient_checkpointing": tr.gradient_checkpointing,
+        "attn_implementation": config.model.attn_implementation or "sdpa",
+    }
+    if config.lora_config is not None:
+        lc = config.lora_config
+        kwargs.update(rank=lc.r, lora_alpha=lc.lora_alpha, target_modules=lc.target_modules)
+    if config.qlora is not None:
+        q = config.qlora
+        kwargs.update(bits=q.bits, quant_type=q.quant_type, double_quant=q.double_quant,
+                      precision=_PREFLIGHT_PRECISION.get({"bfloat16": "bf16", "float16": "fp16"}.get(q.compute_dtype, "fp32")))
+    if config.prefix_tuning is not None or config.prompt_tuning is not None:
+        kwargs["num_virtual_tokens"] = (config.prefix_tuning or config.prompt_tuning).num_virtual_tokens
+    source = _model_source(config)
+    if config.adapter is not None:
+        hidden = source.get("hidden_size") if isinstance(source, dict) else None
+        if hidden:
+            kwargs["adapter_reduction"] = max(1, int(hidden) // config.adapter.bottleneck_size)
+    local = device in ("cpu", "cuda")
+    if not local:
+        kwargs["device"] = device
+    est = estimate(source, **kwargs)
+    if device_memory is not None:
+        available: int | None = int(device_memory)
+        desc = f"{device} ({device_memory / 2**30:.1f} GiB given)"
+    elif local:
+        desc, available = _device_memory(device)
+    else:
+        from tunesmith.estimate.hardware import get_device
+
+        available = int(get_device(device).memory_bytes)
+        desc = device
+    fits = est.total_bytes <= available
+    verdict = (
+        f"needs {est.total_bytes / 2**30:.2f} GiB, {desc} has {available / 2**30:.2f} GiB: "
+        + ("fits" if fits else "does NOT fit")
     )
-    verdict = est.fits(target)
-    fits = bool(getattr(verdict, "fits", verdict))
-    report = str(est)
-    if not isinstance(verdict, bool):
-        report += "\n" + str(verdict)
-    required = getattr(est, "total_bytes", None)
-    available = target if isinstance(target, int) else None
-    return PreflightResult(fits, report, required, available)
+    report = f"{est}\n{verdict}"
+    if not fits:
+        report += "\nto make it fit:\n" + "\n".join(f"  - {tip}" for tip in _advice(config, est, available))
+    return PreflightResult(fits, report, int(est.total_bytes), available, desc)
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -228,6 +284,7 @@ def train(
     log: Callable[[str], None] = print,
     progress: bool = True,
     preflight_device: str | None = None,
+    preflight_memory: int | None = None,
 ) -> TuneResult:
     """Run the fine-tune described by ``config``; see the module docstring for what is written."""
     for note in config.notes:
@@ -245,18 +302,24 @@ def train(
             raise UnsupportedError(f"QLoRA needs bitsandbytes: {reason}. Drop the qlora block to train LoRA in full precision.")
 
     try:
-        check = preflight(config, device=preflight_device or device)
-    except ImportError:
-        log("pre-flight: tunesmith.estimate.estimate is not available in this install; skipped")
+        check = preflight(config, device=preflight_device or device, device_memory=preflight_memory)
+    except ImportError as exc:
+        log(f"pre-flight: the memory estimator is not available in this install ({exc}); skipped")
+        check = None
+    except TunesmithError as exc:
+        if preflight_device is not None or preflight_memory is not None:
+            raise
+        log(f"pre-flight: cannot size this model ({exc}); skipped")
         check = None
     if check is not None:
-        log("pre-flight:\n" + check.report)
-        if not check.fits:
-            if not force:
-                raise UnsupportedError(
-                    "pre-flight: this job does not fit the device\n" + check.report + "\nrerun with --force to try anyway"
-                )
-            log("pre-flight: does not fit, continuing because of --force")
+        if check.fits:
+            log("pre-flight:\n" + check.report)
+        elif not force:
+            raise UnsupportedError(
+                "pre-flight: this job does not fit the device\n" + check.report + "\nrerun with --force to try anyway"
+            )
+        else:
+            log("pre-flight:\n" + check.report + "\ncontinuing because of --force")
 
     import torch
     import transformers
