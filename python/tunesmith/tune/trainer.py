@@ -262,18 +262,29 @@ class _Collator:
         return self.padded(batch)
 
 
+def _record_text(record: Any, fmt: str) -> str:
+    from tunesmith.tune.data import detect_format, to_messages
+
+    content = to_messages(record, detect_format(record) if fmt == "auto" else fmt)
+    return content if isinstance(content, str) else "\n".join(m["content"] for m in content)
+
+
 def _apply_clean(config: TrainConfig, records: list[Any], log: Callable[[str], None]) -> list[Any]:
+    """Run tunesmith.clean over the records' text (prompt and response joined); keep what it keeps."""
     try:
-        from tunesmith import clean as clean_mod
+        from tunesmith.clean import clean_texts
     except ImportError as exc:
         raise UnsupportedError(f"data.clean needs tunesmith.clean, which is not available here ({exc})") from exc
-    cfg = clean_mod.CleanConfig(**(config.data.clean or {}))
-    texts = [json.dumps(r.data, ensure_ascii=False, sort_keys=True) for r in records]
-    kept = clean_mod.clean_texts(texts, cfg)
-    kept_set = set(getattr(kept, "texts", kept))
-    out = [r for r, t in zip(records, texts, strict=True) if t in kept_set]
-    log(f"clean: kept {len(out)} of {len(records)} records")
-    return out
+    texts = [_record_text(r, config.data.format) for r in records]
+    result = clean_texts(texts, dict(config.data.clean or {}))
+    kept = [r for r, keep in zip(records, result.keep, strict=True) if keep]
+    reasons: dict[str, int] = {}
+    for reason in result.reasons:
+        if reason:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+    log(f"clean: kept {len(kept)} of {len(records)} records" + (f" (removed: {detail})" if detail else ""))
+    return kept
 
 
 def train(
@@ -449,6 +460,10 @@ def train(
         data_collator=_Collator(tokenizer.pad_token_id),
         callbacks=callbacks,
     )
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     checkpoint = None
     if resume:
         ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
