@@ -7,6 +7,7 @@
 mod args;
 mod clean;
 mod errors;
+mod estimate_py;
 mod gil;
 mod scan;
 mod seed;
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gil::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(gil::get_num_threads, m)?)?;
     seed::register(m)?;
+    estimate_py::register(m)?;
     clean::register(m)?;
     scan::register(m)?;
     Ok(())

@@ -6,6 +6,7 @@
 //! * [`sweep`] evaluates those heuristics over columns, in parallel, with
 //!   results bit-identical to the scalar calls.
 
+pub mod memory;
 pub mod methods;
 pub mod requirement;
 pub mod sweep;

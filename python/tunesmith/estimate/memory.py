@@ -1,0 +1,830 @@
+"""The accurate training-memory estimator: bytes per component from the model's own shape.
+
+``estimate(model, method=..., batch_size=..., seq_len=...)`` returns a :class:`MemoryBreakdown`:
+weights (quantization block scales included), trainable parameters, gradients, optimizer state,
+activations, logits, the optimizer step's temporaries, inputs and device overhead, and the phase
+(forward, backward, optimizer step) that holds the peak. The peak is the maximum over phases, not the
+sum of the components.
+
+What it models (measured on CPU with tensor-level accounting, see ``tunesmith.estimate.measure``):
+
+* static terms are exact: weights, trainable parameters, gradients (= trainable bytes), AdamW state
+  (2 × trainable bytes + one fp32 ``step`` per tensor), 8-bit AdamW (2 B + fp32 absmax per 256 values);
+  PEFT adapters are fp32 whatever the base dtype (``autocast_adapter_dtype``);
+  ``prepare_model_for_kbit_training`` keeps every non-quantized parameter in fp32;
+* activations per layer per token, per family, dtype, attention implementation and trainable set
+  (``activations.json``, fitted from saved-tensor bytes of tiny models: exact for the families listed);
+  gradient checkpointing keeps the layer input per layer plus one layer's working set;
+* the loss upcasts logits to fp32: log-softmax (b·s·V·4) is held after forward and two more fp32
+  copies exist at the start of backward;
+* foreach AdamW adds one copy of the trainable parameters at the step.
+
+The arithmetic after the shape is read (``_plan`` → ``evaluate_plan``) is mirrored in Rust
+(``tunesmith._core.estimate_memory_columns``) for sweeps; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tunesmith.errors import ArgumentError, UnsupportedError
+from tunesmith.estimate.model import Linear, ModelShape
+
+__all__ = [
+    "ATTENTION",
+    "METHODS",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "SHARDING",
+    "MemoryBreakdown",
+    "estimate",
+    "trainable_params",
+]
+
+METHODS: tuple[str, ...] = (
+    "full", "lora", "dora", "qlora", "ia3", "prefix", "prompt", "adapter", "dpo", "rlhf", "distillation",
+)
+_METHOD_ALIASES = {"distill": "distillation", "qdora": "qlora", "ppo": "rlhf"}
+# code used by the Rust mirror: index in this tuple
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
+_PRECISION_ALIASES = {
+    "float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "amp_bf16": "bf16-mixed",
+    "amp_fp16": "fp16-mixed", "bf16-amp": "bf16-mixed", "fp16-amp": "fp16-mixed", "mixed": "bf16-mixed",
+}
+OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw8bit", "paged_adamw", "sgd", "adafactor", "paged_adamw8bit")
+_OPTIMIZER_ALIASES = {
+    "adamw_8bit": "adamw8bit", "adamw_bnb_8bit": "adamw8bit", "paged_adamw_32bit": "paged_adamw",
+    "paged_adamw_8bit": "paged_adamw8bit", "adamw_torch": "adamw", "adam": "adamw",
+}
+ADAMW_IMPLS: tuple[str, ...] = ("foreach", "forloop", "fused")
+ATTENTION: tuple[str, ...] = ("sdpa", "eager", "flash")
+SHARDING: tuple[str, ...] = ("none", "ddp", "zero2", "zero3", "fsdp")
+PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
+
+_PEFT = ("lora", "dora", "qlora", "ia3", "prefix", "prompt", "adapter")
+_EMBED_NAMES = ("embed_tokens", "wte", "embed_in", "word_embeddings")
+_HEAD_NAMES = ("lm_head", "embed_out")
+
+
+def _choice(name: str, value: Any, choices: Sequence[str], aliases: Mapping[str, str] | None = None) -> str:
+    if isinstance(value, str):
+        v = value.lower().replace(" ", "")
+        v = (aliases or {}).get(v, v)
+        if v in choices:
+            return v
+    raise ArgumentError(f"{name}={value!r} is not valid; valid choices: {', '.join(choices)}")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ArgumentError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+# ----------------------------------------------------------------------------- static counts
+def _lora_targets(shape: ModelShape, target_modules: Any) -> tuple[list[Linear], list[str]]:
+    targets = list(shape.default_lora_targets()) if target_modules is None else target_modules
+    linears = shape.match_targets(targets)
+    names = [targets] if isinstance(targets, str) else list(targets)
+    special = [t for t in names if t in _EMBED_NAMES or t in _HEAD_NAMES]
+    return linears, special
+
+
+def _split_trainable(
+    shape: ModelShape,
+    method: str,
+    *,
+    target_modules: Any = None,
+    num_virtual_tokens: int = 20,
+    adapter_reduction: int = 16,
+) -> tuple[int, int, int, int, int]:
+    """``(fixed, per_rank, tensors, adafactor_fixed, adafactor_per_rank)`` trainable counts of ``method``.
+
+    LoRA trainable parameters are ``fixed + rank × per_rank``; ``tensors`` is the number of trainable
+    parameter tensors; the Adafactor pair counts its factored state the same way.
+    """
+    h, layers = shape.hidden, shape.layers
+    if method in ("full", "dpo", "distillation", "rlhf"):
+        n = shape.num_params
+        return n, 0, shape.num_param_tensors, _adafactor_full(shape), 0
+    if method in ("lora", "dora", "qlora"):
+        linears, special = _lora_targets(shape, target_modules)
+        per_rank = layers * sum(lin.in_features + lin.out_features for lin in linears)
+        tensors = layers * len(linears) * 2
+        fixed = 0
+        af_fixed = layers * sum(lin.in_features + lin.out_features for lin in linears)
+        af_rank = 2 * layers * len(linears)
+        if method == "dora":
+            fixed += layers * sum(lin.out_features for lin in linears)
+            tensors += layers * len(linears)
+            af_fixed += layers * sum(lin.out_features for lin in linears)
+        for name in special:
+            per_rank += shape.vocab + h
+            tensors += 2
+            af_fixed += shape.vocab + h
+            af_rank += 2
+        return fixed, per_rank, tensors, af_fixed, af_rank
+    if method == "ia3":
+        targets, feedforward = shape.ia3_targets()
+        n = tensors = 0
+        for t in targets:
+            lin = shape.linear(t)
+            if lin is None:
+                continue
+            n += layers * (lin.in_features if t in feedforward else lin.out_features)
+            tensors += layers
+        return n, 0, tensors, n + tensors, 0
+    if method == "prefix":
+        token_dim = shape.kv_heads * shape.head_dim if _has_kv_heads_key(shape) else h
+        n = num_virtual_tokens * layers * 2 * token_dim
+        return n, 0, 1, num_virtual_tokens + layers * 2 * token_dim, 0
+    if method == "prompt":
+        n = num_virtual_tokens * h
+        return n, 0, 1, num_virtual_tokens + h, 0
+    # bottleneck adapters (Houlsby): after attention and after the MLP, down h→m and up m→h with biases
+    m = max(1, h // adapter_reduction)
+    n = layers * 2 * (2 * h * m + m + h)
+    return n, 0, layers * 8, layers * 2 * (2 * (h + m) + m + h), 0
+
+
+def _has_kv_heads_key(shape: ModelShape) -> bool:
+    return shape.family not in ("gpt2", "gpt_neox", "falcon")
+
+
+def _adafactor_full(shape: ModelShape) -> int:
+    total = 0
+    for lin in shape.layer_linears:
+        total += shape.layers * (lin.in_features + lin.out_features + (lin.out_features if lin.bias else 0))
+    for _, n in shape.layer_other:
+        total += shape.layers * n
+    total += shape.vocab + shape.hidden + shape.final_norm_params
+    if not shape.tied:
+        total += shape.vocab + shape.hidden
+    return total
+
+
+def trainable_params(shape: ModelShape, method: str = "full", *, rank: int = 8, **kw: Any) -> int:
+    """Trainable parameters of ``method`` on ``shape`` (equals PEFT's ``get_nb_trainable_parameters()``)."""
+    method = _choice("method", method, METHODS, _METHOD_ALIASES)
+    fixed, per_rank, *_ = _split_trainable(
+        shape, method, target_modules=kw.get("target_modules"),
+        num_virtual_tokens=kw.get("num_virtual_tokens", 20), adapter_reduction=kw.get("adapter_reduction", 16),
+    )
+    return fixed + rank * per_rank
+
+
+def _quantized_bytes(shape: ModelShape, bits: int, quant_type: str, double_quant: bool) -> tuple[int, int, int]:
+    """``(bytes of quantized weights incl. state, quantized param count, quant state bytes)`` (bitsandbytes).
+
+    4-bit: two values per byte, one absmax per 64 values (fp32, or uint8 + fp32 per 256 absmax + an fp32
+    offset with double quantization) and the 16-entry code of each layer; 8-bit (LLM.int8): one byte per
+    value and an fp32 scale per output row.
+    """
+    del quant_type  # NF4 and FP4 store the same bytes
+    packed = state = count = 0
+    for lin in shape.layer_linears:
+        n = lin.in_features * lin.out_features
+        count += n * shape.layers
+        if bits == 4:
+            blocks = -(-n // 64)
+            packed += shape.layers * (-(-n // 2))
+            per = 16 * 4
+            if double_quant:
+                per += blocks + 4 * -(-blocks // 256) + 4
+            else:
+                per += 4 * blocks
+            state += shape.layers * per
+        else:
+            packed += shape.layers * n
+            state += shape.layers * 4 * lin.out_features
+    if bits == 4 and double_quant:
+        state += 256 * 4
+    return packed + state, count, state
+
+
+# ------------------------------------------------------------------------------- activations
+@functools.cache
+def _activation_table() -> dict[str, Any]:
+    return json.loads((pathlib.Path(__file__).with_name("activations.json")).read_text())
+
+
+def _act_key(shape: ModelShape) -> str:
+    if shape.family == "falcon" and shape.kv_heads not in (1, shape.heads):
+        return "falcon40"
+    if shape.family in ("mistral", "qwen2"):
+        return "llama"
+    if shape.family == "gpt2" and shape.extra.get("dropout", 0.0) > 0 and "gpt2_dropout" in _activation_table():
+        return "gpt2_dropout"
+    return shape.family
+
+
+def _activation_coefficients(shape: ModelShape, mode: str) -> list[float]:
+    """Per layer and token: ``[sdpa2, eager2, eager2_per_s, sdpa4, eager4, eager4_per_s]`` and the same
+    for the part outside the layers (embeddings, final norm, head input): 12 numbers."""
+    table = _activation_table()[_act_key(shape)]
+    if f"bf16/sdpa/{mode}" not in table:
+        mode = "frozen"
+    out: list[float] = []
+    for dt in ("bf16", "fp32"):
+        for attn in ("sdpa", "eager"):
+            c = table[f"{dt}/{attn}/{mode}"]
+            layer = c["a"] * shape.hidden + c["b"] * shape.intermediate + c["c"] * shape.num_kv_dim + c["e"]
+            per_s = c["f"] * shape.heads
+            if attn == "sdpa":
+                out.append(layer)
+            else:
+                out.extend([layer, per_s])
+    outside: list[float] = []
+    for dt in ("bf16", "fp32"):
+        for attn in ("sdpa", "eager"):
+            c = table[f"{dt}/{attn}/{mode}"]
+            o = c["oa"] * shape.hidden + c["oe"]
+            outside.extend([o] if attn == "sdpa" else [o, 0.0])
+    return out + outside
+
+
+# --------------------------------------------------------------------------------- the plan
+_PLAN_FIELDS = (
+    "method_code", "num_params", "train_fixed", "train_per_rank", "train_tensors", "af_fixed", "af_per_rank",
+    "largest_fixed", "largest_per_rank", "quant_bytes", "quant_params", "quant_state", "extra_frozen_params",
+    "extra_trainable_params", "extra_trainable_tensors", "hidden", "layers", "vocab", "intermediate",
+    "layer_params", "lora_targets", "lora_extra_act", "virtual_tokens", "buffers",
+    "act_l_sdpa2", "act_l_eager2", "act_l_eager2_s", "act_l_sdpa4", "act_l_eager4", "act_l_eager4_s",
+    "act_o_sdpa2", "act_o_eager2", "act_o_eager2_s", "act_o_sdpa4", "act_o_eager4", "act_o_eager4_s",
+)
+# method codes the Rust mirror switches on
+_METHOD_CODE = {m: i for i, m in enumerate(METHODS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything the arithmetic needs from the model(s) and method, as plain numbers (mirrored in Rust)."""
+
+    method_code: int
+    num_params: float
+    train_fixed: float
+    train_per_rank: float
+    train_tensors: float
+    af_fixed: float
+    af_per_rank: float
+    largest_fixed: float
+    largest_per_rank: float
+    quant_bytes: float
+    quant_params: float
+    quant_state: float
+    extra_frozen_params: float
+    extra_trainable_params: float
+    extra_trainable_tensors: float
+    hidden: float
+    layers: float
+    vocab: float
+    intermediate: float
+    layer_params: float
+    lora_targets: float
+    lora_extra_act: float
+    virtual_tokens: float
+    buffers: float
+    act_l_sdpa2: float
+    act_l_eager2: float
+    act_l_eager2_s: float
+    act_l_sdpa4: float
+    act_l_eager4: float
+    act_l_eager4_s: float
+    act_o_sdpa2: float
+    act_o_eager2: float
+    act_o_eager2_s: float
+    act_o_sdpa4: float
+    act_o_eager4: float
+    act_o_eager4_s: float
+
+    def as_list(self) -> list[float]:
+        return [float(getattr(self, f)) for f in _PLAN_FIELDS]
+
+
+def make_plan(
+    shape: ModelShape,
+    method: str,
+    *,
+    target_modules: Any = None,
+    bits: int = 4,
+    quant_type: str = "nf4",
+    double_quant: bool = True,
+    num_virtual_tokens: int = 20,
+    adapter_reduction: int = 16,
+    dpo_policy: str = "full",
+    teacher: ModelShape | None = None,
+    reference: ModelShape | None = None,
+    reward: ModelShape | None = None,
+    value: ModelShape | None = None,
+    lora_dropout: float = 0.0,
+) -> Plan:
+    """Reduce ``shape`` and the method to the numbers :func:`evaluate_plan` (and Rust) work on."""
+    lora_like = method in ("lora", "dora", "qlora") or (method == "dpo" and dpo_policy == "lora")
+    split_method = "lora" if (method == "dpo" and dpo_policy == "lora") else method
+    fixed, per_rank, tensors, af_fixed, af_rank = _split_trainable(
+        shape, split_method, target_modules=target_modules, num_virtual_tokens=num_virtual_tokens,
+        adapter_reduction=adapter_reduction,
+    )
+    largest_fixed = largest_rank = 0
+    if split_method in ("full", "dpo", "distillation", "rlhf"):
+        sizes = [lin.in_features * lin.out_features for lin in shape.layer_linears]
+        sizes += [n for _, n in shape.layer_other] + [shape.embed_params]
+        largest_fixed = max(sizes)
+    elif lora_like:
+        linears, special = _lora_targets(shape, target_modules)
+        largest_rank = max([max(lin.in_features, lin.out_features) for lin in linears]
+                           + [shape.vocab for _ in special] + [0])
+    else:
+        largest_fixed = fixed if split_method in ("prefix", "prompt") else max(shape.hidden, shape.intermediate)
+
+    quant = (0, 0, 0)
+    if method == "qlora":
+        quant = _quantized_bytes(shape, bits, quant_type, double_quant)
+
+    extra_frozen = extra_train = extra_tensors = 0
+    if method == "dpo" and dpo_policy == "full":
+        extra_frozen += (reference or shape).num_params
+    if method == "distillation":
+        extra_frozen += (teacher or shape).num_params
+    if method == "rlhf":
+        extra_frozen += (reference or shape).num_params + (reward or shape).num_params
+        v = value or reward or shape
+        extra_train += v.num_params
+        extra_tensors += v.num_param_tensors
+
+    if method in ("full", "dpo", "distillation", "rlhf") and not lora_like:
+        mode = "full"
+    elif lora_like or method == "adapter":
+        mode = "lora"
+    elif method == "ia3":
+        mode = "ia3"
+    else:
+        mode = "frozen"
+    coeffs = _activation_coefficients(shape, mode)
+
+    n_targets = extra_act = 0.0
+    if lora_like:
+        linears, _special = _lora_targets(shape, target_modules)
+        n_targets = float(len(linears))
+        cal = {lin.path for lin in shape.match_targets(list(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"])))}
+        # Targets beyond the calibrated attention set keep an fp32 copy of their input (bf16 only: the
+        # ``x.to(lora_A.dtype)`` cast) and, for the MLP's down projection, the input itself.
+        for lin in linears:
+            if lin.path not in cal:
+                extra_act += lin.in_features
+        for path in cal - {lin.path for lin in linears}:
+            lin = shape.linear(path)
+            if lin is not None:
+                extra_act -= lin.in_features
+        if lora_dropout > 0:
+            extra_act += sum(lin.in_features for lin in linears)
+        # calibrated with rank 8: the rank-proportional part is added per job
+        coeffs[0] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
+        coeffs[1] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
+        coeffs[3] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
+        coeffs[4] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
+
+    buffers = shape.head_dim * 4 if shape.family not in ("gpt2",) else 0
+    return Plan(
+        _METHOD_CODE[method], float(shape.num_params), float(fixed), float(per_rank), float(tensors),
+        float(af_fixed), float(af_rank), float(largest_fixed), float(largest_rank), float(quant[0]),
+        float(quant[1]), float(quant[2]), float(extra_frozen), float(extra_train), float(extra_tensors),
+        float(shape.hidden), float(shape.layers), float(shape.vocab), float(shape.intermediate),
+        float(shape.layer_params), n_targets, float(extra_act), float(num_virtual_tokens if method in (
+            "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs],
+    )
+
+
+_CAL_TARGETS: dict[str, tuple[str, ...]] = {
+    "llama": ("q_proj", "k_proj", "v_proj", "o_proj"),
+    "phi3": ("qkv_proj", "o_proj"),
+    "gpt2": ("c_attn", "attn.c_proj"),
+    "gpt_neox": ("query_key_value", "attention.dense"),
+    "falcon": ("query_key_value", "self_attention.dense"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """The per-row knobs of a sweep (codes index the tuples above)."""
+
+    batch_size: int = 1
+    seq_len: int = 512
+    rank: int = 8
+    checkpointing: int = 0
+    attention: int = 0
+    precision: int = 1
+    optimizer: int = 0
+    adamw_impl: int = 0
+    num_devices: int = 1
+    sharding: int = 0
+    grad_accum: int = 1
+
+
+_OUT_FIELDS = (
+    "weights_bytes", "trainable_params", "trainable_bytes", "gradients_bytes", "optimizer_bytes",
+    "activations_bytes", "logits_bytes", "temporary_bytes", "inputs_bytes", "forward_bytes", "backward_bytes",
+    "optimizer_step_bytes", "peak_bytes", "peak_phase",
+)
+
+
+def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
+    """The estimator's arithmetic for one row. Every operation here is mirrored, in the same order and
+    in f64, by ``rust/tunesmith-core/src/estimate/memory.rs``."""
+    m = p.method_code
+    full_like = m in (0, 8, 9, 10) and p.train_per_rank == 0.0 and p.lora_targets == 0.0
+    qlora = m == 3
+    prec = j.precision
+    wdt = 4.0 if prec in (0, 3, 4) else 2.0
+    adt = 4.0 if prec == 0 or qlora else 2.0
+    b = float(j.batch_size)
+    s = float(j.seq_len)
+    rank = float(j.rank)
+    rows = 2.0 * b if m == 8 else b
+    tokens = rows * (s + p.virtual_tokens if m == 6 else s)
+    n_dev = float(j.num_devices)
+
+    train = p.train_fixed + rank * p.train_per_rank
+    tdt = wdt if full_like else 4.0
+    trainable_b = train * tdt + p.extra_trainable_params * wdt
+    base_params = p.num_params - p.quant_params
+    if full_like:
+        weights = p.num_params * wdt
+    elif qlora:
+        weights = p.quant_bytes + base_params * 4.0 + train * 4.0
+    else:
+        weights = p.num_params * wdt + train * 4.0
+    weights = weights + p.extra_frozen_params * wdt + p.extra_trainable_params * wdt
+    grads = trainable_b
+    tensors = p.train_tensors + p.extra_trainable_tensors
+    all_train = train + p.extra_trainable_params
+    opt = j.optimizer
+    if opt in (0, 2):
+        opt_b = 2.0 * trainable_b + 4.0 * tensors
+    elif opt in (1, 5):
+        opt_b = 2.0 * all_train + 8.0 * math.ceil(all_train / 256.0) + 2048.0
+    elif opt == 3:
+        opt_b = 0.0
+    else:
+        opt_b = (p.af_fixed + rank * p.af_per_rank) * tdt
+    largest = (p.largest_fixed + rank * p.largest_per_rank) * tdt
+    if opt == 0 and j.adamw_impl == 0:
+        step_temp = trainable_b
+    elif opt == 0 and j.adamw_impl == 1:
+        step_temp = 2.0 * largest
+    elif opt == 4:
+        step_temp = 2.0 * largest
+    else:
+        step_temp = 0.0
+
+    shard = j.sharding
+    if shard in (3, 4) and n_dev > 1.0:
+        gathered = 2.0 * p.layer_params * wdt
+        weights = weights / n_dev + gathered
+        grads = grads / n_dev
+        opt_b = opt_b / n_dev
+        step_temp = step_temp / n_dev
+    elif shard == 2 and n_dev > 1.0:
+        grads = grads / n_dev
+        opt_b = opt_b / n_dev
+        step_temp = step_temp / n_dev
+    elif shard == 1 and n_dev > 1.0:
+        grads = grads * 2.0
+
+    eager = j.attention == 1
+    if adt == 2.0:
+        layer = p.act_l_eager2 + p.act_l_eager2_s * s if eager else p.act_l_sdpa2
+        outside = p.act_o_eager2 if eager else p.act_o_sdpa2
+    else:
+        layer = p.act_l_eager4 + p.act_l_eager4_s * s if eager else p.act_l_sdpa4
+        outside = p.act_o_eager4 if eager else p.act_o_sdpa4
+    layer = layer + p.lora_targets * 4.0 * rank + p.lora_extra_act * (4.0 if adt == 2.0 else 0.0)
+    per_layer = layer * tokens
+    if j.checkpointing == 1:
+        acts = p.layers * p.hidden * adt * tokens + outside * tokens
+        work = per_layer
+    else:
+        acts = p.layers * per_layer + outside * tokens
+        work = 0.0
+    logits_held = 4.0 * tokens * p.vocab
+    if m == 10:
+        logits_held = 3.0 * logits_held
+    logits_fwd = logits_held + tokens * p.vocab * (adt + (4.0 if adt == 2.0 else 0.0))
+    logits_bwd = logits_held + 8.0 * tokens * p.vocab
+    inputs = 24.0 * rows * s
+
+    resident = weights + opt_b + inputs + p.buffers
+    if j.grad_accum > 1:
+        resident = resident + grads
+    fwd = resident + acts + logits_fwd - logits_held
+    bwd = resident + acts + max(logits_bwd, work + logits_held)
+    step = weights + opt_b + inputs + p.buffers + grads + step_temp
+    peak = max(fwd, bwd, step)
+    if peak == step and step >= bwd and step >= fwd:
+        phase = 2.0
+        at_acts, at_logits, at_temp = 0.0, 0.0, step_temp
+    elif bwd >= fwd:
+        phase = 1.0
+        at_acts, at_logits, at_temp = acts + (work if work + logits_held > logits_bwd else 0.0), logits_bwd, 0.0
+    else:
+        phase = 0.0
+        at_acts, at_logits, at_temp = acts, logits_fwd - logits_held, 0.0
+    return {
+        "weights_bytes": weights,
+        "trainable_params": all_train,
+        "trainable_bytes": trainable_b,
+        "gradients_bytes": grads,
+        "optimizer_bytes": opt_b,
+        "activations_bytes": at_acts,
+        "logits_bytes": at_logits,
+        "temporary_bytes": at_temp,
+        "inputs_bytes": inputs,
+        "forward_bytes": fwd,
+        "backward_bytes": bwd,
+        "optimizer_step_bytes": step,
+        "peak_bytes": peak,
+        "peak_phase": phase,
+    }
+
+
+# ------------------------------------------------------------------------------ the result
+def _fmt(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{n:,.0f} B"
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes per component of one training step, per device, and where the peak is.
+
+    ``total_bytes`` = ``peak_bytes`` (tensor bytes at the peak phase, the maximum over phases) +
+    ``overhead_bytes`` (CUDA context, library workspaces and allocator slack of ``device``; 0 without one).
+    The component fields give each component's size; ``activations_bytes``, ``logits_bytes`` and
+    ``temporary_bytes`` are their values *at the peak*, so the components of the peak phase add up to
+    ``peak_bytes``.
+    """
+
+    model: str
+    method: str
+    precision: str
+    optimizer: str
+    batch_size: int
+    seq_len: int
+    gradient_checkpointing: bool
+    num_devices: int
+    sharding: str
+    total_params: int
+    trainable_params: int
+    weights_bytes: int
+    quant_state_bytes: int
+    trainable_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    activations_bytes: int
+    logits_bytes: int
+    temporary_bytes: int
+    inputs_bytes: int
+    overhead_bytes: int
+    peak_bytes: int
+    total_bytes: int
+    peak_phase: str
+    phase_bytes: Mapping[str, int]
+    device: str | None = None
+
+    @property
+    def total_gib(self) -> float:
+        return self.total_bytes / 2**30
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"phase_bytes": dict(self.phase_bytes)}
+
+    def fits(self, device: Any, *, headroom: float = 0.0) -> bool:
+        """Whether this job fits ``device`` (a catalog name or :class:`~tunesmith.estimate.hardware.Device`)."""
+        from tunesmith.estimate.hardware import get_device
+
+        return self.total_bytes <= get_device(device).memory_bytes * (1.0 - headroom)
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.model}: {self.method}, {self.precision}, {self.optimizer}, batch {self.batch_size} × "
+            f"seq {self.seq_len}{', checkpointing' if self.gradient_checkpointing else ''}"
+            + (f", {self.num_devices} devices ({self.sharding})" if self.num_devices > 1 else "")
+        )
+        rows = [
+            ("weights", self.weights_bytes, f"{self.total_params:,} params"
+             + (f", quant state {_fmt(self.quant_state_bytes)}" if self.quant_state_bytes else "")),
+            ("trainable", self.trainable_bytes, f"{self.trainable_params:,} params "
+             f"({100 * self.trainable_params / max(self.total_params, 1):.3g}%)"),
+            ("gradients", self.gradients_bytes, ""),
+            ("optimizer state", self.optimizer_bytes, self.optimizer),
+            ("activations", self.activations_bytes, f"at the {self.peak_phase} peak"),
+            ("logits (fp32)", self.logits_bytes, f"at the {self.peak_phase} peak"),
+            ("step temporaries", self.temporary_bytes, ""),
+            ("inputs", self.inputs_bytes, ""),
+            ("device overhead", self.overhead_bytes, self.device or "no device given"),
+        ]
+        lines = [head]
+        lines += [f"  {name:<17}{_fmt(v):>14}  {note}".rstrip() for name, v, note in rows]
+        phases = ", ".join(f"{k} {_fmt(v)}" for k, v in self.phase_bytes.items())
+        lines.append(f"  {'peak (tensors)':<17}{_fmt(self.peak_bytes):>14}  in {self.peak_phase} ({phases})")
+        lines.append(f"  {'total':<17}{_fmt(self.total_bytes):>14}  = peak + overhead")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- entry point
+def resolve_model(model: Any, argument: str = "model") -> ModelShape:
+    """A :class:`ModelShape` from a shape, a config dict, a ``config.json`` path or a catalog name."""
+    if isinstance(model, ModelShape):
+        return model
+    if isinstance(model, Mapping):
+        return ModelShape.from_config(dict(model))
+    if isinstance(model, (str, pathlib.Path)):
+        from tunesmith.estimate.catalog import catalog_names, load_shape
+
+        path = pathlib.Path(model)
+        if isinstance(model, str) and not path.exists():
+            try:
+                return load_shape(model)
+            except KeyError:
+                raise ArgumentError(
+                    f"{argument}={model!r} is neither a config.json path nor a catalog name; catalog: "
+                    + ", ".join(catalog_names())
+                ) from None
+        return ModelShape.from_config(path)
+    if hasattr(model, "to_dict"):
+        return ModelShape.from_config(model.to_dict())
+    raise ArgumentError(f"{argument}: expected a config dict, a config.json path or a catalog name, got {type(model).__name__}")
+
+
+def normalize_args(
+    *,
+    method: str = "full",
+    precision: str = "bf16",
+    optimizer: str = "adamw",
+    attn_implementation: str = "sdpa",
+    sharding: str = "none",
+    adamw_impl: str = "foreach",
+) -> tuple[str, str, str, str, str, str]:
+    return (
+        _choice("method", method, METHODS, _METHOD_ALIASES),
+        _choice("precision", precision, PRECISIONS, _PRECISION_ALIASES),
+        _choice("optimizer", optimizer, OPTIMIZERS, _OPTIMIZER_ALIASES),
+        _choice("attn_implementation", attn_implementation, ATTENTION,
+                {"flash_attention_2": "flash", "flash_attention_3": "flash", "flash-attn": "flash"}),
+        _choice("sharding", sharding, SHARDING, {"deepspeed_zero2": "zero2", "deepspeed_zero3": "zero3",
+                                                  "fsdp2": "fsdp", "zero-2": "zero2", "zero-3": "zero3"}),
+        _choice("adamw_impl", adamw_impl, ADAMW_IMPLS),
+    )
+
+
+def estimate(
+    model: Any,
+    *,
+    method: str = "full",
+    rank: int = 8,
+    lora_alpha: float | None = None,
+    alpha: float | None = None,
+    lora_dropout: float = 0.0,
+    target_modules: str | Sequence[str] | None = None,
+    bits: int = 4,
+    quant_type: str = "nf4",
+    double_quant: bool = True,
+    num_virtual_tokens: int = 20,
+    adapter_reduction: int = 16,
+    precision: str = "bf16",
+    optimizer: str = "adamw",
+    adamw_impl: str = "foreach",
+    batch_size: int = 1,
+    seq_len: int = 512,
+    grad_accum: int = 1,
+    gradient_checkpointing: bool = False,
+    attn_implementation: str = "sdpa",
+    num_devices: int = 1,
+    sharding: str = "none",
+    dpo_policy: str = "full",
+    teacher: Any = None,
+    reference: Any = None,
+    reward: Any = None,
+    value: Any = None,
+    device: Any = None,
+) -> MemoryBreakdown:
+    """Estimate the memory of one training step, per device.
+
+    Args:
+        model: a catalog name (``"llama-3-8b"``), a ``config.json`` path or a config dict.
+        method: one of :data:`METHODS` (``distill`` is accepted for ``distillation``).
+        rank, lora_alpha, lora_dropout, target_modules: LoRA/DoRA/QLoRA adapters (targets default to the
+            attention projections; ``"all-linear"``, ``embed_tokens`` and ``lm_head`` work).
+        bits, quant_type, double_quant: QLoRA's base quantization (4 or 8 bits; ``nf4``/``fp4``).
+        num_virtual_tokens: prefix/prompt tuning length. adapter_reduction: bottleneck size ``h // r``.
+        precision: ``fp32``; ``bf16``/``fp16`` (pure 16-bit weights, gradients and state);
+            ``bf16-mixed``/``fp16-mixed`` (fp32 master weights, autocast; ``amp_bf16`` works too).
+            For QLoRA it is the compute dtype.
+        optimizer: ``adamw``, ``adamw8bit``, ``paged_adamw``, ``paged_adamw8bit``, ``sgd``, ``adafactor``;
+            ``adamw_impl``: torch's ``foreach`` (default), ``forloop`` or ``fused``.
+        batch_size, seq_len, grad_accum: micro-batch rows, tokens per row, accumulation steps.
+        gradient_checkpointing, attn_implementation: ``sdpa``/``flash`` (no s² term) or ``eager``.
+        num_devices, sharding: data parallel layout (``ddp``, ``zero2``, ``zero3``/``fsdp``).
+        dpo_policy: ``full`` (frozen reference copy) or ``lora`` (reference = adapters disabled).
+        teacher, reference, reward, value: other models of distillation / DPO / RLHF (default: ``model``).
+        device: a catalog device name or :class:`~tunesmith.estimate.hardware.Device`; adds its overhead.
+
+    Raises:
+        ArgumentError: an argument outside its domain (the message names it and the valid choices).
+        UnsupportedError: a combination the libraries refuse (the message says why).
+
+    Example:
+        >>> e = estimate("gpt2", method="lora", rank=8, batch_size=4, seq_len=512)
+        >>> e.peak_phase
+        'backward'
+    """
+    method, precision, optimizer, attn, sharding, adamw_impl = normalize_args(
+        method=method, precision=precision, optimizer=optimizer, attn_implementation=attn_implementation,
+        sharding=sharding, adamw_impl=adamw_impl,
+    )
+    for name, value_ in (("batch_size", batch_size), ("seq_len", seq_len), ("grad_accum", grad_accum),
+                         ("num_devices", num_devices), ("num_virtual_tokens", num_virtual_tokens),
+                         ("adapter_reduction", adapter_reduction)):
+        _positive_int(name, value_)
+    uses_rank = method in ("lora", "dora", "qlora") or (method == "dpo" and dpo_policy == "lora")
+    if uses_rank:
+        _positive_int("rank", rank)
+    elif isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ArgumentError(f"rank={rank!r} must be a positive integer")
+    if dpo_policy not in ("full", "lora"):
+        raise ArgumentError(f"dpo_policy={dpo_policy!r} is not valid; valid choices: full, lora")
+    if method == "qlora":
+        if bits not in (4, 8):
+            raise ArgumentError(f"bits={bits!r} is not valid for qlora; valid choices: 4, 8")
+        if quant_type not in ("nf4", "fp4"):
+            raise ArgumentError(f"quant_type={quant_type!r} is not valid; valid choices: nf4, fp4")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise UnsupportedError(
+                f"precision={precision!r} with qlora: the 4/8-bit base has no fp32 master copy; "
+                "the precision is the compute dtype (fp32, bf16 or fp16)"
+            )
+    if method == "prefix" and gradient_checkpointing:
+        raise UnsupportedError(
+            "method='prefix' with gradient_checkpointing=True: PEFT refuses it "
+            "(\"PREFIX_TUNING does not work with gradient checkpointing.\")"
+        )
+    if sharding in ("zero2", "zero3", "fsdp") and optimizer in ("adamw8bit", "paged_adamw8bit", "paged_adamw") \
+            and num_devices > 1 and sharding != "fsdp":
+        raise UnsupportedError(
+            f"optimizer={optimizer!r} with sharding={sharding!r}: DeepSpeed ZeRO partitions only its own "
+            "optimizers (bitsandbytes' paged/8-bit states are not sharded); use fsdp or adamw"
+        )
+    if num_devices == 1 and sharding not in ("none", "ddp"):
+        sharding_eff = "none"
+    else:
+        sharding_eff = sharding
+    del lora_alpha, alpha  # scaling only: no memory effect
+
+    shape = resolve_model(model)
+    others = {k: (resolve_model(v, k) if v is not None else None)
+              for k, v in (("teacher", teacher), ("reference", reference), ("reward", reward), ("value", value))}
+    plan = make_plan(
+        shape, method, target_modules=target_modules, bits=bits, quant_type=quant_type, double_quant=double_quant,
+        num_virtual_tokens=num_virtual_tokens, adapter_reduction=adapter_reduction, dpo_policy=dpo_policy,
+        lora_dropout=lora_dropout, **others,
+    )
+    job = Job(
+        batch_size=batch_size, seq_len=seq_len, rank=rank if uses_rank else 0,
+        checkpointing=int(bool(gradient_checkpointing)), attention=1 if attn == "eager" else 0,
+        precision=PRECISIONS.index(precision), optimizer=OPTIMIZERS.index(optimizer),
+        adamw_impl=ADAMW_IMPLS.index(adamw_impl), num_devices=num_devices,
+        sharding={"none": 0, "ddp": 1, "zero2": 2, "zero3": 3, "fsdp": 4}[sharding_eff], grad_accum=grad_accum,
+    )
+    r = evaluate_plan(plan, job)
+    overhead = 0
+    device_name = None
+    if device is not None:
+        from tunesmith.estimate.hardware import get_device
+
+        dev = get_device(device)
+        overhead = dev.overhead_bytes
+        device_name = dev.name
+    peak = int(round(r["peak_bytes"]))
+    phase = PHASES[int(r["peak_phase"])]
+    return MemoryBreakdown(
+        model=shape.name or shape.family, method=method, precision=precision, optimizer=optimizer,
+        batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=bool(gradient_checkpointing),
+        num_devices=num_devices, sharding=sharding, total_params=shape.num_params,
+        trainable_params=int(r["trainable_params"]), weights_bytes=int(round(r["weights_bytes"])),
+        quant_state_bytes=int(plan.quant_state), trainable_bytes=int(round(r["trainable_bytes"])),
+        gradients_bytes=int(round(r["gradients_bytes"])), optimizer_bytes=int(round(r["optimizer_bytes"])),
+        activations_bytes=int(round(r["activations_bytes"])), logits_bytes=int(round(r["logits_bytes"])),
+        temporary_bytes=int(round(r["temporary_bytes"])), inputs_bytes=int(round(r["inputs_bytes"])),
+        overhead_bytes=overhead, peak_bytes=peak, total_bytes=peak + overhead, peak_phase=phase,
+        phase_bytes={"forward": int(round(r["forward_bytes"])), "backward": int(round(r["backward_bytes"])),
+                     "optimizer": int(round(r["optimizer_step_bytes"]))},
+        device=device_name,
+    )
