@@ -158,6 +158,13 @@ def test_qlora_trains_or_refuses_clearly(tiny, tmp_path, torch_one_thread):
     assert result.metrics["eval_loss_after"] < result.metrics["eval_loss_before"]
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
 
+    from tunesmith.tune.merge import merge
+
+    faithful = merge(tmp_path, log=quiet)  # dequantize the 4-bit base, then merge
+    assert faithful.base == "dequantized 4-bit" and faithful.max_logit_diff < 1e-3
+    naive = merge(tmp_path, base="original", out_dir=tmp_path / "merged-original", log=quiet)
+    assert naive.max_logit_diff > 10 * max(faithful.max_logit_diff, 1e-4)
+
 
 @pytest.mark.parametrize(
     "method",
