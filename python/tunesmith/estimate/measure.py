@@ -141,6 +141,21 @@ class Measurement:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"knobs": dict(self.knobs)}
 
+    def estimate_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`tunesmith.estimate.estimate` that describe the measured job."""
+        k = self.knobs
+        kwargs = {
+            name: k[name]
+            for name in (
+                "method", "rank", "lora_dropout", "bits", "quant_type", "double_quant", "num_virtual_tokens",
+                "precision", "optimizer", "adamw_impl", "batch_size", "seq_len", "gradient_checkpointing",
+                "attn_implementation", "dpo_policy",
+            )
+        }
+        kwargs["target_modules"] = k["target_modules"] or list(default_target_modules(k["model_type"]))
+        kwargs["adapter_reduction"] = max(1, k["hidden_size"] // k["bottleneck_size"])
+        return kwargs
+
     def __str__(self) -> str:
         def mib(n: int) -> str:
             return f"{n / 2**20:,.2f} MiB"
@@ -278,6 +293,7 @@ def measure_training_step(
     teacher_config = _load_config(teacher, "teacher") if teacher is not None else None
     knobs = {
         "model_type": config.model_type,
+        "hidden_size": config.get_text_config().hidden_size,
         "method": method,
         "rank": rank,
         "alpha": alpha if alpha is not None else 2 * rank,
@@ -673,7 +689,9 @@ def _quant_state_tensors(model: nn.Module) -> list[torch.Tensor]:
         state = getattr(m, "state", None)
         if type(m).__module__.startswith("bitsandbytes") and state is not None:
             walk(state, 1)
-    return found
+    # Int8Params keeps its int8 data as ``CB`` too: the parameter's own storage is no extra state.
+    param_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    return [t for t in found if t.untyped_storage().data_ptr() not in param_storages]
 
 
 @functools.cache
