@@ -185,3 +185,22 @@ def length_check(
 def seed_checks(instruction: str, output: str) -> tuple[list[str], bool]: ...
 
 # --- end scanners ---
+
+# --- estimator ---
+
+def estimate_memory_columns(
+    plan: Sequence[float],
+    batch_size: npt.NDArray[np.uint32],
+    seq_len: npt.NDArray[np.uint32],
+    rank: npt.NDArray[np.uint32],
+    checkpointing: npt.NDArray[np.uint8],
+    attention: npt.NDArray[np.uint8],
+    precision: npt.NDArray[np.uint8],
+    optimizer: npt.NDArray[np.uint8],
+    adamw_impl: npt.NDArray[np.uint8],
+    num_devices: npt.NDArray[np.uint32],
+    sharding: npt.NDArray[np.uint8],
+    grad_accum: npt.NDArray[np.uint32],
+) -> list[npt.NDArray[np.float64]]: ...
+
+# --- end estimator ---

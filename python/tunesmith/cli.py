@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Keep the modules free of heavy imports at top level.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tunesmith.demo", "run the end-to-end demo: clean a corpus, size a job, fine-tune a tiny model"),
+    "estimate": ("tunesmith.estimate.cli", "estimate training memory and time for a model (breakdown + fit verdict)"),
+    "sweep": ("tunesmith.estimate.cli", "sweep the memory estimator over batch × sequence (or any grid) to a table"),
     "seed": ("tunesmith.estimate.seed_cli", "print the seed heuristics (ai-hwaccel / entrenar) for a model size"),
     "tune": ("tunesmith.tune.cli", "fine-tune from a YAML config (tune CONFIG [--force] | tune validate CONFIG)"),
     "merge": ("tunesmith.tune.cli_merge", "merge a run's adapter into its base: writes OUTPUT_DIR/merged"),
