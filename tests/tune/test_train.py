@@ -172,7 +172,7 @@ def test_qlora_trains_or_refuses_clearly(tiny, tmp_path, torch_one_thread):
         {"lora_config": {"r": 4, "use_dora": True, "lora_dropout": 0.0}},
         {"ia3": {}},
         {"prompt_tuning": {"num_virtual_tokens": 8}},
-        {"prefix_tuning": {"num_virtual_tokens": 8}},
+        pytest.param({"prefix_tuning": {"num_virtual_tokens": 8}}, marks=pytest.mark.slow),
     ],
     ids=["dora", "ia3", "prompt_tuning", "prefix_tuning"],
 )
