@@ -5,8 +5,7 @@ VENV   ?= .venv
 PY     := $(abspath $(VENV))/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
-# uv's cache keeps the heavy wheels (torch, ~3 GB) between runs; never the repo.
-export UV_LINK_MODE ?= copy
+# uv's cache (~/.cache/uv) keeps the heavy wheels (torch, ~3 GB) between runs, hard-linked into .venv.
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-slow test-rust test-python lint build deps bench clean-build
