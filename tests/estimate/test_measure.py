@@ -229,6 +229,17 @@ def test_config_file_and_str(tiny_config, tmp_path):
     assert m.as_dict()["peak_bytes"] == m.peak_bytes
 
 
+def test_a_built_model_is_measured_as_it_is(tiny_config):
+    cfg = tiny_config("llama")
+    built = _reference_model(cfg)
+    m = measure_training_step(built, method="lora", batch_size=B, seq_len=S, lora_dropout=0.0)
+    from_config = measure_training_step(cfg, method="lora", batch_size=B, seq_len=S, lora_dropout=0.0, fake=True)
+    assert (m.weights_bytes, m.trainable_bytes, m.peak_bytes) == (
+        from_config.weights_bytes, from_config.trainable_bytes, from_config.peak_bytes)
+    with pytest.raises(UnsupportedError, match="config"):
+        measure_training_step(_reference_model(cfg), fake=True)
+
+
 def test_import_does_not_load_torch():
     code = "import sys, tunesmith.estimate.measure; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -226,14 +226,17 @@ def measure_training_step(
 
     Args:
         model: a transformers config (``PretrainedConfig``), a config dict with ``model_type``, a path
-            to a ``config.json`` or to a folder holding one. The model is built with random weights.
+            to a ``config.json`` or to a folder holding one (the model is built with random weights in
+            ``precision``'s dtype); or a built ``PreTrainedModel``, used as the base as it is (its dtype
+            and attention implementation are kept; the method is applied to it in place).
         method: one of :data:`METHODS`. ``dpo`` trains a policy (``dpo_policy``: ``full`` or ``lora``)
             against a frozen reference (a copy for ``full``, the adapter-disabled base for ``lora``)
             with TRL's fused log-prob head on ``batch_size`` chosen + ``batch_size`` rejected rows;
             ``distill`` trains the full student with ``0.5·CE + 0.5·T²·KL(teacher‖student)`` (T=2) on
             fp32 logits against a frozen ``teacher`` (a config like ``model``; default: same config).
         rank, alpha, lora_dropout, target_modules: LoRA/DoRA/QLoRA adapter (alpha defaults to
-            ``2·rank``; targets default to :func:`default_target_modules`; ``"all-linear"`` works).
+            ``2·rank``; targets default to :func:`default_target_modules`; ``"all-linear"`` works;
+            dropout 0.05 and 16 virtual tokens are tunesmith's trainer defaults).
         bits, quant_type, double_quant: QLoRA base quantization (4-bit ``nf4``/``fp4``, or 8-bit).
         num_virtual_tokens: prefix and prompt tuning length.
         bottleneck_size: width of the bottleneck adapters (``method="adapter"``, tunesmith's own, after
@@ -284,12 +287,20 @@ def measure_training_step(
             "optimizer='adamw_8bit' cannot run with fake=True: bitsandbytes reads tensor values in its "
             "step (a data-dependent op FakeTensorMode cannot answer); measure it for real"
         )
-    if fake and profile:
-        raise UnsupportedError("profile=True needs real allocations: it cannot run with fake=True")
+    if profile and (fake or not device.startswith("cpu")):
+        raise UnsupportedError(
+            "profile=True reads the CPU allocator trace: it needs a real run on device='cpu' "
+            "(on CUDA the allocator's own counters are read instead)"
+        )
     if not device.startswith(("cpu", "cuda")):
         raise ArgumentError(f"device={device!r} must be 'cpu' or a CUDA device such as 'cuda:0'")
 
-    config = _load_config(model, "model")
+    prebuilt = _prebuilt_model(model)
+    if prebuilt is not None and (method == "qlora" or fake):
+        raise UnsupportedError(
+            "a built model cannot be quantized or made fake again: pass its config for method='qlora' or fake=True"
+        )
+    config = prebuilt.config if prebuilt is not None else _load_config(model, "model")
     teacher_config = _load_config(teacher, "teacher") if teacher is not None else None
     knobs = {
         "model_type": config.model_type,
@@ -321,11 +332,20 @@ def measure_training_step(
 
     torch.manual_seed(seed)
     with _fake_context(fake):
-        job = _Job(config, teacher_config, knobs, device)
+        job = _Job(config, teacher_config, knobs, device, prebuilt)
         opt = _make_optimizer(job.trainable(), optimizer, adamw_impl, fake)
         _prime_optimizer(opt, job.trainable())
         batch = job.make_batch()
         return _run_tracked_step(job, opt, batch, knobs, fake=fake, profile=profile, device=device)
+
+
+def _prebuilt_model(model: Any) -> Any:
+    """``model`` itself when it is an instantiated transformers model, else None."""
+    if not (hasattr(model, "parameters") and hasattr(model, "config")):
+        return None
+    from transformers import PreTrainedModel
+
+    return model if isinstance(model, PreTrainedModel) else None
 
 
 def _require_bitsandbytes() -> None:
@@ -446,7 +466,9 @@ _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "amp_bf16":
 class _Job:
     """The models of one step and how to compute its loss."""
 
-    def __init__(self, config: Any, teacher_config: Any, knobs: Mapping[str, Any], device: str) -> None:
+    def __init__(
+        self, config: Any, teacher_config: Any, knobs: Mapping[str, Any], device: str, prebuilt: Any = None
+    ) -> None:
         import torch
 
         self.knobs = knobs
@@ -458,7 +480,7 @@ class _Job:
         if method == "qlora":
             self.model = self._build_qlora()
         else:
-            base = self._build(config)
+            base = self._build(config) if prebuilt is None else self._adopt(prebuilt)
             if method in ("lora", "dora") or (method == "dpo" and knobs["dpo_policy"] == "lora"):
                 self.model = self._wrap_lora(base, use_dora=method == "dora")
             elif method in ("ia3", "prefix", "prompt"):
@@ -498,6 +520,13 @@ class _Job:
         if self.device.type != "cpu":
             model.to(self.device)
         if checkpointing if checkpointing is not None else self.knobs["gradient_checkpointing"]:
+            model.activation_checkpointing_enable()
+        return model
+
+    def _adopt(self, model: nn.Module) -> nn.Module:
+        if self.device.type != "cpu":
+            model.to(self.device)
+        if self.knobs["gradient_checkpointing"]:
             model.activation_checkpointing_enable()
         return model
 
@@ -847,7 +876,6 @@ def _run_tracked_step(
     if cuda:
         torch.cuda.synchronize(job.device)
         torch.cuda.reset_peak_memory_stats(job.device)
-        cuda_start = torch.cuda.memory_allocated(job.device)
     prof_ctx: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if profile:
         from torch.profiler import ProfilerActivity
@@ -874,7 +902,7 @@ def _run_tracked_step(
     device_peak = device_reserved = device_overhead = None
     if cuda:
         torch.cuda.synchronize(job.device)
-        device_peak = torch.cuda.max_memory_allocated(job.device) - cuda_start + start_total
+        device_peak = torch.cuda.max_memory_allocated(job.device)
         device_reserved = torch.cuda.max_memory_reserved(job.device)
         free, total = torch.cuda.mem_get_info(job.device)
         device_overhead = (total - free) - torch.cuda.memory_allocated(job.device)
