@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "estimate": ("tunesmith.estimate.cli", "estimate training memory and time for a model (breakdown + fit verdict)"),
     "sweep": ("tunesmith.estimate.cli", "sweep the memory estimator over batch × sequence (or any grid) to a table"),
     "seed": ("tunesmith.estimate.seed_cli", "print the seed heuristics (ai-hwaccel / entrenar) for a model size"),
+    "clean": ("tunesmith.clean.cli", "clean JSONL/Parquet corpora: filters, exact + MinHash dedup, PII redaction"),
     "tune": ("tunesmith.tune.cli", "fine-tune from a YAML config (tune CONFIG [--force] | tune validate CONFIG)"),
     "merge": ("tunesmith.tune.cli_merge", "merge a run's adapter into its base: writes OUTPUT_DIR/merged"),
     "eval": ("tunesmith.tune.cli_eval", "perplexity and generations of a tuned model against its base"),

@@ -14,6 +14,7 @@ import time
 # (title, "module:function"), in the order the demo runs them.
 STEPS: list[tuple[str, str]] = [
     ("seed heuristics", "tunesmith.estimate.seed_cli:demo_step"),
+    ("clean a corpus", "tunesmith.clean.demo:demo_step"),
     ("size the job", "tunesmith.estimate.demo:demo_step"),
     ("fine-tune a tiny model", "tunesmith.tune.demo:demo_step"),
 ]

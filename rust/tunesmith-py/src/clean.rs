@@ -105,27 +105,26 @@ fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<Pipelin
     let g = GopherQualityConfig::default();
     let r = RepetitionThresholds::default();
     let s = SeedLengthConfig::default();
-    let length = if f.or("length", true)? {
+    let length_on: bool = f.or("length", true)?;
+    let length = {
         Some(LengthLimits {
             min_chars: f.get("min_chars")?,
             max_chars: f.get("max_chars")?,
             min_words: f.get("min_words")?,
             max_words: f.get("max_words")?,
         })
-    } else {
-        None
     };
-    let seed_length = if f.or("seed_length", true)? {
+    let seed_length_on: bool = f.or("seed_length", true)?;
+    let seed_length = {
         Some(SeedLengthConfig {
             min_input_length: f.or("min_input_length", s.min_input_length)?,
             max_input_length: f.or("max_input_length", s.max_input_length)?,
             min_output_length: f.or("min_output_length", s.min_output_length)?,
             max_output_length: f.or("max_output_length", s.max_output_length)?,
         })
-    } else {
-        None
     };
-    let gopher_quality = if f.or("gopher_quality", true)? {
+    let gopher_quality_on: bool = f.or("gopher_quality", true)?;
+    let gopher_quality = {
         Some(GopherQualityConfig {
             min_doc_words: f.get("gq_min_doc_words")?,
             max_doc_words: f.get("gq_max_doc_words")?,
@@ -138,10 +137,9 @@ fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<Pipelin
             min_stop_words: f.get("gq_min_stop_words")?,
             stop_words: f.or("gq_stop_words", g.stop_words)?,
         })
-    } else {
-        None
     };
-    let gopher_repetition = if f.or("gopher_repetition", true)? {
+    let gopher_repetition_on: bool = f.or("gopher_repetition", true)?;
+    let gopher_repetition = {
         Some(RepetitionThresholds {
             dup_line_frac: f.or("gr_dup_line_frac", r.dup_line_frac)?,
             dup_para_frac: f.or("gr_dup_para_frac", r.dup_para_frac)?,
@@ -150,10 +148,9 @@ fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<Pipelin
             top_ngram_char_frac: f.or("gr_top_ngram_char_frac", r.top_ngram_char_frac)?,
             dup_ngram_char_frac: f.or("gr_dup_ngram_char_frac", r.dup_ngram_char_frac)?,
         })
-    } else {
-        None
     };
-    let near_dedup = if f.or("near_dedup", true)? {
+    let near_dedup_on: bool = f.or("near_dedup", true)?;
+    let near_dedup = {
         let n = NearDedupConfig::default();
         let unit: String = f.or("nd_unit", "word".to_string())?;
         let ngram: usize = f.or("nd_ngram", 5)?;
@@ -170,10 +167,9 @@ fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<Pipelin
                 _ => return Err(config_err(py, "near_dedup.bands", "set both bands and rows, or neither".into())),
             },
         })
-    } else {
-        None
     };
-    let pii = if f.or("pii", true)? {
+    let pii_on: bool = f.or("pii", true)?;
+    let pii = {
         let action: String = f.or("pii_action", "redact".to_string())?;
         let mode: String = f.or("pii_mode", "placeholder".to_string())?;
         let salt: String = f.or("pii_salt", String::new())?;
@@ -192,8 +188,6 @@ fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<Pipelin
             },
             kinds: parse_kinds(py, f.get("pii_kinds")?)?,
         })
-    } else {
-        None
     };
     let config = PipelineConfig {
         fields: TextFields {
@@ -201,14 +195,14 @@ fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<Pipelin
         },
         normalize: f.or("normalize", d.normalize)?,
         write_normalized: f.or("write_normalized", d.write_normalized)?,
-        length,
-        seed_length,
+        length: length.filter(|_| length_on),
+        seed_length: seed_length.filter(|_| seed_length_on),
         seed_checks: f.or("seed_checks", d.seed_checks)?,
-        gopher_quality,
-        gopher_repetition,
+        gopher_quality: gopher_quality.filter(|_| gopher_quality_on),
+        gopher_repetition: gopher_repetition.filter(|_| gopher_repetition_on),
         exact_dedup: f.or("exact_dedup", d.exact_dedup)?,
-        near_dedup,
-        pii,
+        near_dedup: near_dedup.filter(|_| near_dedup_on),
+        pii: pii.filter(|_| pii_on),
         strict: f.or("strict", d.strict)?,
         chunk_bytes: f.or("chunk_bytes", d.chunk_bytes)?,
     };

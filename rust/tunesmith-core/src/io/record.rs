@@ -162,11 +162,11 @@ fn string_field<'a>(
             json_kind(text)
         ));
     }
-    let value = match serde_json::from_str::<&'a str>(text) {
-        Ok(v) => Cow::Borrowed(v),
-        Err(_) => Cow::Owned(
-            serde_json::from_str::<String>(text).map_err(|e| format!("field '{name}': {e}"))?,
-        ),
+    // RawValue has validated the literal: without a backslash its content is the value.
+    let value = if text.len() >= 2 && memchr::memchr(b'\\', text.as_bytes()).is_none() {
+        Cow::Borrowed(&text[1..text.len() - 1])
+    } else {
+        Cow::Owned(serde_json::from_str::<String>(text).map_err(|e| format!("field '{name}': {e}"))?)
     };
     Ok(Field {
         role,

@@ -1,0 +1,182 @@
+"""Exact and near-duplicate removal, end to end (read JSONL, dedup, write JSONL), against peers in one run.
+
+    python benches/bench_dedup.py --size-mb 50          # corpus from ../shared/bench/make_corpus.py
+    python benches/bench_dedup.py --size-mb 50 --skip datatrove
+
+Exact: tunesmith vs datatrove's 3-stage exact dedup (1 task) and a plain-Python orjson + xxh3-128 set.
+Near: tunesmith vs rensa (RMinHash + RMinHashLSH) and datasketch (MinHash + MinHashLSH), all with 128
+permutations over 5-word shingles, threshold 0.8, keep first; recall of the injected near-duplicate pairs whose
+true Jaccard is ≥ 0.8 and precision of the predicted (duplicate, kept) links are printed beside the speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import shutil
+import tempfile
+
+from _common import corpus, load_docs, score, timed, truth_pairs
+
+import tunesmith
+from tunesmith.clean import Pipeline
+
+OFF = {"enabled": False}
+
+
+def ts_config(exact: bool, near: bool) -> dict:
+    return {
+        "length": OFF,
+        "seed_checks": OFF,
+        "gopher_quality": OFF,
+        "gopher_repetition": OFF,
+        "pii": OFF,
+        "exact_dedup": {"enabled": exact},
+        "near_dedup": {"enabled": near},
+    }
+
+
+def tunesmith_run(src: pathlib.Path, out: pathlib.Path, exact: bool, near: bool, removed: pathlib.Path | None = None):
+    return Pipeline(ts_config(exact, near)).clean_file(src, out, removed=removed)
+
+
+def python_exact(src: pathlib.Path, out: pathlib.Path) -> int:
+    import orjson
+    import xxhash
+
+    seen: set[bytes] = set()
+    kept = 0
+    with open(src, "rb") as f, open(out, "wb") as w:
+        for line in f:
+            h = xxhash.xxh3_128_digest(orjson.loads(line)["text"].encode())
+            if h not in seen:
+                seen.add(h)
+                w.write(line)
+                kept += 1
+    return kept
+
+
+def datatrove_exact(src: pathlib.Path, work: pathlib.Path) -> None:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.exact_dedup import (
+        ExactDedupConfig,
+        ExactDedupFilter,
+        ExactDedupSignature,
+        ExactFindDedups,
+    )
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    cfg = ExactDedupConfig(content_getter=lambda doc: doc.text.encode())
+    reader = lambda: JsonlReader(str(src.parent), glob_pattern=src.name, id_key="id")  # noqa: E731
+    for i, steps in enumerate(
+        [
+            [reader(), ExactDedupSignature(output_folder=str(work / "sigs"), config=cfg)],
+            [ExactFindDedups(data_folder=str(work / "sigs"), output_folder=str(work / "dups"), config=cfg)],
+            [reader(), ExactDedupFilter(data_folder=str(work / "dups"), config=cfg), JsonlWriter(str(work / "out"))],
+        ]
+    ):
+        LocalPipelineExecutor(pipeline=steps, tasks=1, workers=1, logging_dir=str(work / f"logs{i}")).run()
+
+
+def shingle_list(text: str) -> list[str]:
+    words = text.split()
+    if len(words) < 5:
+        return [" ".join(words)] if words else [""]
+    return [" ".join(words[i : i + 5]) for i in range(len(words) - 4)]
+
+
+def rensa_near(src: pathlib.Path, out: pathlib.Path) -> list[tuple[str, str]]:
+    import orjson
+    from rensa import RMinHash, RMinHashLSH
+
+    lsh = RMinHashLSH(threshold=0.8, num_perm=128, num_bands=16)
+    links, sigs, ids = [], [], []
+    with open(src, "rb") as f, open(out, "wb") as w:
+        for line in f:
+            rec = orjson.loads(line)
+            m = RMinHash(num_perm=128, seed=42)
+            m.update(shingle_list(rec["text"]))
+            dup = next((k for k in sorted(lsh.query(m)) if sigs[k].jaccard(m) >= 0.8), None)
+            if dup is None:
+                lsh.insert(len(sigs), m)
+                sigs.append(m)
+                ids.append(rec["id"])
+                w.write(line)
+            else:
+                links.append((rec["id"], ids[dup]))
+    return links
+
+
+def datasketch_near(src: pathlib.Path, out: pathlib.Path) -> list[tuple[str, str]]:
+    import orjson
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    links = []
+    with open(src, "rb") as f, open(out, "wb") as w:
+        for line in f:
+            rec = orjson.loads(line)
+            m = MinHash(num_perm=128, seed=1)
+            m.update_batch([s.encode() for s in shingle_list(rec["text"])])
+            hits = lsh.query(m)
+            if hits:
+                links.append((rec["id"], hits[0]))
+            else:
+                lsh.insert(rec["id"], m)
+                w.write(line)
+    return links
+
+
+def tunesmith_links(removed: pathlib.Path, ids_by_line: list[str]) -> list[tuple[str, str]]:
+    links = []
+    with open(removed, encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if "duplicate_of" in rec:
+                links.append((rec["record"]["id"], ids_by_line[rec["duplicate_of"]["line"] - 1]))
+    return links
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=50)
+    ap.add_argument("--skip", action="append", default=[], help="peer to skip: datatrove, python, rensa, datasketch")
+    args = ap.parse_args()
+    src = corpus(args.size_mb)
+    size = src.stat().st_size
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-dedup-"))
+    print(f"corpus {src} ({size / 1e6:.1f} MB), tunesmith threads: {tunesmith.get_num_threads()}")
+    try:
+        print("exact dedup, end to end")
+        t_ts, rep = timed("tunesmith", lambda: tunesmith_run(src, work / "ts.jsonl", True, False), size)
+        print(f"    kept {rep.kept:,} of {rep.read:,}")
+        if "python" not in args.skip:
+            t_py, kept = timed("python orjson + xxh3 set", lambda: python_exact(src, work / "py.jsonl"), size)
+            print(f"    kept {kept:,}; tunesmith is {t_py / t_ts:.1f}x faster")
+        if "datatrove" not in args.skip:
+            t_dt, _ = timed("datatrove exact dedup (3 stages)", lambda: datatrove_exact(src, work / "dt"), size)
+            print(f"    tunesmith is {t_dt / t_ts:.1f}x faster")
+
+        print("near-duplicate dedup (MinHash 128 perms, 5-word shingles, J >= 0.8), end to end")
+        ids, texts = load_docs(src)
+        truth = truth_pairs(src, "near_dup")
+        t_ts, _ = timed(
+            "tunesmith",
+            lambda: tunesmith_run(src, work / "tsn.jsonl", False, True, removed=work / "tsn.removed.jsonl"),
+            size,
+        )
+        s = score(tunesmith_links(work / "tsn.removed.jsonl", ids), truth, texts)
+        print(f"    {s}")
+        for name, fn in [("rensa", rensa_near), ("datasketch", datasketch_near)]:
+            if name in args.skip:
+                continue
+            t, links = timed(name, lambda fn=fn: fn(src, work / f"{name}.jsonl"), size)
+            print(f"    {score(links, truth, texts)}; tunesmith is {t / t_ts:.1f}x faster")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

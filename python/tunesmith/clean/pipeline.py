@@ -1,0 +1,307 @@
+"""The clean pipeline: one streaming pass in Rust over JSONL (plain, ``.gz``, ``.zst``), Parquet or in-memory texts.
+
+    >>> from tunesmith.clean import clean_texts
+    >>> docs = ["Write to me at jane@example.com please, soon.", "Write to me at jane@example.com please, soon.",
+    ...         "tiny"]
+    >>> out = clean_texts(docs, gopher_quality={"enabled": False}, gopher_repetition={"enabled": False})
+    >>> out.texts
+    ['Write to me at [EMAIL] please, soon.']
+    >>> out.report.removed_by_reason
+    {'exact_duplicate': 1, 'too_few_chars': 1}
+
+Every batch call releases the GIL and runs on tunesmith's thread pool (``tunesmith.set_num_threads``); the
+dedup state lives in the :class:`Pipeline` object, so a sequence of batches is deduplicated across batches.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith import _core
+from tunesmith.clean.report import CleanReport
+
+__all__ = [
+    "CleanedTexts",
+    "ExactDeduper",
+    "MinHashDeduper",
+    "Pipeline",
+    "clean_file",
+    "clean_texts",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+def _config(config: Any, overrides: dict[str, Any]):
+    from tunesmith.clean.config import CleanConfig
+
+    return CleanConfig.coerce(config, **overrides)
+
+
+@dataclass(frozen=True)
+class CleanedTexts:
+    """Result of :meth:`Pipeline.clean_texts`: the kept texts, and per input text its fate."""
+
+    texts: list[str]
+    keep: list[bool]
+    reasons: list[str | None]
+    duplicate_of: list[int | None]
+    report: CleanReport
+
+
+def _is_parquet(path: pathlib.Path) -> bool:
+    return path.suffix.lower() in {".parquet", ".pq"}
+
+
+class Pipeline:
+    """The clean pipeline with its dedup state.
+
+    Args:
+        config: a :class:`~tunesmith.clean.CleanConfig`, a dict of its fields, a YAML path, or ``None`` for the
+            defaults; keyword arguments override top-level fields (``Pipeline(pii={"action": "drop"})``).
+
+    Pickling keeps the configuration, not the dedup state, so a pipeline can be shipped to the workers of
+    ``datasets.map(num_proc=N)``; each worker then deduplicates its own shard.
+    """
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        self.config = _config(config, overrides)
+        self._core = _core.CleanPipeline(self.config.to_core())
+
+    def __reduce__(self):
+        return (Pipeline, (self.config,))
+
+    @property
+    def report(self) -> CleanReport:
+        """Cumulative counts of everything this pipeline has seen."""
+        return CleanReport.from_core(self._core.report())
+
+    def clean_texts(self, texts: Sequence[str]) -> CleanedTexts:
+        """Clean a batch of strings (each one plain-text record)."""
+        outcomes = self._core.run_texts(list(texts))
+        kept: list[str] = []
+        keep, reasons, dups = [], [], []
+        for text, (ok, new, reason, dup) in zip(texts, outcomes, strict=True):
+            keep.append(ok)
+            reasons.append(reason)
+            dups.append(dup)
+            if ok:
+                kept.append(text if new is None else new)
+        return CleanedTexts(kept, keep, reasons, dups, self.report)
+
+    def map_batch(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """A ``datasets.Dataset.map(batched=True)`` function: keeps the rows that survive, text cleaned."""
+        field = self.config.text_field
+        result = self.clean_texts(batch[field])
+        out = {k: [v for v, ok in zip(col, result.keep, strict=True) if ok] for k, col in batch.items()}
+        out[field] = result.texts
+        return out
+
+    def clean_file(
+        self,
+        inputs: PathLike | Sequence[PathLike],
+        output: PathLike | None,
+        *,
+        removed: PathLike | None = None,
+        rejected: PathLike | None = None,
+        report: PathLike | None = None,
+        progress: Callable[[CleanReport], None] | None = None,
+    ) -> CleanReport:
+        """Clean JSONL (or Parquet) files into ``output``; write side files and ``report.json`` if named.
+
+        All outputs are written to temporary siblings and renamed at the end: an interrupted run leaves no
+        partial file. Raises :class:`tunesmith.InputError` on a malformed record only when ``strict``.
+        """
+        paths = [pathlib.Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [pathlib.Path(p) for p in inputs]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"input file(s) not found: {', '.join(missing)}")
+        out = pathlib.Path(output) if output is not None else None
+        if any(_is_parquet(p) for p in paths) or (out is not None and _is_parquet(out)):
+            result = self._clean_parquet(paths, out, progress)
+        else:
+            callback = None if progress is None else (lambda d: progress(CleanReport.from_core(d)))
+            result = CleanReport.from_core(
+                self._core.run_files(
+                    [str(p) for p in paths],
+                    None if out is None else str(out),
+                    None if removed is None else str(removed),
+                    None if rejected is None else str(rejected),
+                    callback,
+                )
+            )
+        if report is not None:
+            result.write_json(report)
+        return result
+
+    def _clean_parquet(
+        self,
+        paths: list[pathlib.Path],
+        output: pathlib.Path | None,
+        progress: Callable[[CleanReport], None] | None,
+    ) -> CleanReport:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        field = self.config.text_field
+        writer = None
+        tmp = None
+        extra_rejected = 0
+        if output is not None:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+            os.close(fd)
+            tmp = pathlib.Path(tmp_name)
+        try:
+            for path in paths:
+                if not _is_parquet(path):
+                    raise ValueError(f"{path}: mixing Parquet and JSONL inputs is not supported; convert one side")
+                pf = pq.ParquetFile(path)
+                for batch in pf.iter_batches(batch_size=8192):
+                    column = batch.column(batch.schema.get_field_index(field)).to_pylist()
+                    valid = [isinstance(v, str) for v in column]
+                    extra_rejected += valid.count(False)
+                    result = self.clean_texts([v for v, ok in zip(column, valid, strict=True) if ok])
+                    it = iter(zip(result.keep, range(len(result.keep)), strict=True))
+                    mask = [ok and next(it)[0] for ok in valid]
+                    table = pa.Table.from_batches([batch]).filter(pa.array(mask, type=pa.bool_()))
+                    table = table.set_column(table.schema.get_field_index(field), field, pa.array(result.texts, pa.string()))
+                    if tmp is not None:
+                        if writer is None:
+                            writer = pq.ParquetWriter(tmp, table.schema)
+                        writer.write_table(table)
+                    if progress is not None:
+                        progress(self.report)
+            if writer is not None:
+                writer.close()
+                writer = None
+            if tmp is not None and output is not None:
+                if tmp.stat().st_size == 0:
+                    pq.write_table(pa.table({field: pa.array([], pa.string())}), tmp)
+                os.replace(tmp, output)
+                tmp = None
+        finally:
+            if writer is not None:
+                writer.close()
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        r = self.report
+        return CleanReport.from_core({**r.__dict__, "read": r.read + extra_rejected, "rejected": r.rejected + extra_rejected})
+
+
+def clean_file(
+    inputs: PathLike | Sequence[PathLike],
+    output: PathLike | None,
+    config: Any = None,
+    *,
+    removed: PathLike | None = None,
+    rejected: PathLike | None = None,
+    report: PathLike | None = None,
+    progress: Callable[[CleanReport], None] | None = None,
+    **overrides: Any,
+) -> CleanReport:
+    """Clean files with a fresh :class:`Pipeline` (see :meth:`Pipeline.clean_file`)."""
+    return Pipeline(config, **overrides).clean_file(
+        inputs, output, removed=removed, rejected=rejected, report=report, progress=progress
+    )
+
+
+def clean_texts(texts: Sequence[str], config: Any = None, **overrides: Any) -> CleanedTexts:
+    """Clean a list of strings with a fresh :class:`Pipeline` (see :meth:`Pipeline.clean_texts`)."""
+    return Pipeline(config, **overrides).clean_texts(texts)
+
+
+class ExactDeduper:
+    """Exact dedup by xxh3-128 of the normalised text; remembers every text it has seen.
+
+        >>> d = ExactDeduper()
+        >>> d.keep(["a  b", "a b", "c"])
+        [True, False, True]
+
+    Pickles with its state (24 bytes per unique text).
+    """
+
+    def __init__(self, normalize: bool = True) -> None:
+        self._core = _core.ExactDeduper(normalize)
+
+    def add(self, texts: Iterable[str]) -> list[int | None]:
+        """Per text: ``None`` if new, else the index (over all texts added) of its first occurrence."""
+        return self._core.add(list(texts))
+
+    def keep(self, texts: Iterable[str]) -> list[bool]:
+        """Per text: ``True`` for a first occurrence."""
+        return [d is None for d in self.add(texts)]
+
+    def hashes(self, texts: Iterable[str]) -> list[int]:
+        """The 128-bit content hashes, without recording them."""
+        return self._core.hashes(list(texts))
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __getstate__(self) -> bytes:
+        return self._core.__getstate__()
+
+    def __setstate__(self, state: bytes) -> None:
+        self._core = _core.ExactDeduper(True)
+        self._core.__setstate__(state)
+
+
+class MinHashDeduper:
+    """MinHash + LSH near-duplicate detection.
+
+    Args:
+        num_perm: signature length (permutations).
+        ngram, unit: shingles are ``ngram`` consecutive words (``unit="word"``) or characters.
+        threshold: estimated Jaccard at which two texts are duplicates (Lee et al. 2022 use 0.8).
+        bands, rows: LSH banding; by default chosen from ``threshold`` for recall.
+
+    ``add`` deduplicates a stream (keep first); ``cluster`` groups a batch with union-find and keeps the first
+    or the longest text of each cluster. A fresh deduper pickles (the index does not travel).
+    """
+
+    def __init__(
+        self,
+        num_perm: int = 128,
+        ngram: int = 5,
+        unit: str = "word",
+        seed: int = 0x74756E65,
+        threshold: float = 0.8,
+        bands: int | None = None,
+        rows: int | None = None,
+        normalize: bool = True,
+    ) -> None:
+        self._args = (num_perm, ngram, unit, seed, threshold, bands, rows, normalize)
+        self._core = _core.MinHashDeduper(num_perm, ngram, unit, seed, threshold, bands, rows, normalize)
+
+    def __reduce__(self):
+        if len(self._core):
+            raise TypeError("only an empty MinHashDeduper pickles (its LSH index is per process)")
+        return (MinHashDeduper, self._args)
+
+    @property
+    def bands(self) -> tuple[int, int]:
+        """(bands, rows) of the LSH index."""
+        return self._core.bands
+
+    def signatures(self, texts: Iterable[str]):
+        """``(n, num_perm)`` uint32 numpy array of MinHash signatures."""
+        return self._core.signatures(list(texts))
+
+    def add(self, texts: Iterable[str]) -> list[int | None]:
+        """Per text: ``None`` if kept, else the index of the earlier kept text it near-duplicates."""
+        return self._core.add(list(texts))
+
+    def keep(self, texts: Iterable[str]) -> list[bool]:
+        return [d is None for d in self.add(texts)]
+
+    def cluster(self, texts: Sequence[str], keep: str = "first") -> list[int]:
+        """Per text, the index of the text its cluster keeps (itself if kept); ``keep`` is first or longest."""
+        return self._core.cluster(list(texts), keep)
+
+    def __len__(self) -> int:
+        return len(self._core)
