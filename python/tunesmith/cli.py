@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("tunesmith.tune.cli", "fine-tune from a YAML config (tune CONFIG [--force] | tune validate CONFIG)"),
     "merge": ("tunesmith.tune.cli_merge", "merge a run's adapter into its base: writes OUTPUT_DIR/merged"),
     "eval": ("tunesmith.tune.cli_eval", "perplexity and generations of a tuned model against its base"),
+    "serve": ("tunesmith.serve.cli", "serve a base model with many adapters over an OpenAI-compatible API"),
 }
 
 
