@@ -102,6 +102,18 @@ def test_merge_gives_the_adapter_logits(lora_run, tiny, tokenizer, torch_one_thr
     assert info["max_logit_diff_vs_adapter"] < 1e-4
 
 
+def test_eval_cli_compares_base_and_tuned(lora_run, tiny, capsys):
+    from tunesmith.cli import main
+
+    rc = main(["eval", str(lora_run.output_dir), "--data", str(tiny["valid"]), "--context-length", "96",
+               "--prompt", "Give the opposite of: up", "--max-new-tokens", "8", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tuned"]["perplexity"] < out["base"]["perplexity"]
+    assert out["tuned"]["loss"] == pytest.approx(lora_run.metrics["eval_loss_after"], abs=1e-4)
+    assert len(out["tuned"]["generations"]) == 1 and out["base"]["generations"][0]["prompt"].startswith("Give")
+
+
 def test_resume_continues_from_last_checkpoint(lora_run, tiny):
     cfg = make_config(tiny, lora_run.output_dir, LORA, max_steps=14)
     result = run(cfg, resume=True)
