@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--adapter", action="append", type=_adapter, default=[], metavar="NAME=PATH",
         help="a PEFT adapter to serve as model NAME (repeatable)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (0: any free port; default 8000)")
     parser.add_argument("--model-name", default=None, help="id the base model is served as (default: its directory name)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="weights dtype")
