@@ -195,11 +195,41 @@ def test_other_peft_methods_train(tiny, tmp_path, method):
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
 
 
-def test_packed_run_trains(tiny, tmp_path):
-    cfg = make_config(tiny, tmp_path, LORA, max_steps=4, eval_steps=4, train_batch_size_per_device=2)
-    cfg.data.packing = True
-    m = run(cfg).metrics
-    assert m["data"]["packed_rows"] < 96
+def test_cli_run_from_yaml_with_packing_and_clean(tiny, tmp_path, capsys):
+    pytest.importorskip("tunesmith.clean.pipeline")
+    from tunesmith.cli import main
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"""\
+model_id: {tiny['model']}
+train_path: {tiny['train']}
+valid_path: {tiny['valid']}
+context_length: 96
+train_batch_size_per_device: 2
+learning_rate: 5e-3
+evaluation_strategy: "no"
+output_dir: {tmp_path / 'out'}
+data:
+  packing: true
+  clean:
+    length: {{enabled: false}}
+    seed_checks: {{enabled: false}}
+    gopher_quality: {{enabled: false}}
+    gopher_repetition: {{enabled: false}}
+training:
+  max_steps: 4
+  logging_steps: 2
+lora_config:
+  r: 8
+  lora_dropout: 0.0
+""")
+    assert main(["tune", str(cfg), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: line 7: evaluation_strategy" in printed
+    assert "clean: kept" in printed and "exact_duplicate" in printed
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["data"]["train"]["records"] < 96  # the synthetic set repeats itself; exact dedup removed the copies
+    assert m["data"]["packed_rows"] < m["data"]["train"]["examples"]
     assert m["eval_loss_after"] < m["eval_loss_before"]
 
 

@@ -259,12 +259,17 @@ _DROPPED: dict[str, str] = {
 
 
 def _put(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``out[path]``; a mapping merges into one already there (flat keys and their block can mix)."""
     node = out
     for part in path[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             return
-    node[path[-1]] = value
+    old = node.get(path[-1])
+    if isinstance(old, dict) and isinstance(value, dict):
+        node[path[-1]] = {**old, **value}
+    else:
+        node[path[-1]] = value
 
 
 def _translate(

@@ -11,6 +11,7 @@ directory and loaded back with :func:`load_adapter`.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from typing import Any
 
@@ -99,12 +100,12 @@ def load_base_model(config: Any, *, device: str, precision: str) -> Any:
         if reason is not None:
             raise UnsupportedError(f"QLoRA needs bitsandbytes: {reason}. Use lora_config without qlora to train in full precision.")
         kwargs["quantization_config"] = _quantization_config(config.qlora)
-        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+        # one whole copy per process: under accelerate/torchrun each rank loads onto its own GPU
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else {"": "cpu"}
     else:
-        # weights stay fp32 for training (the Trainer autocasts); full fine-tuning in bf16 weights loses updates
+        # weights stay fp32 for training (the Trainer autocasts and places the model on its device);
+        # full fine-tuning with bf16 weights would round small updates away
         kwargs["dtype"] = torch.float32
-        if device == "cuda":
-            kwargs["device_map"] = {"": 0}
     return AutoModelForCausalLM.from_pretrained(config.model.path, **kwargs)
 
 
