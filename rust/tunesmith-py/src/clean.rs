@@ -392,7 +392,7 @@ impl PyExactDeduper {
     }
 
     fn __setstate__(&mut self, py: Python<'_>, state: &[u8]) -> PyResult<()> {
-        if state.len() < 9 || (state.len() - 9) % 24 != 0 {
+        if state.len() < 9 || !(state.len() - 9).is_multiple_of(24) {
             return Err(to_pyerr(py, CoreError::invalid("state", "not an ExactDeduper state")));
         }
         self.normalize = state[0] != 0;

@@ -245,7 +245,7 @@ pub fn cluster(
     keep: Keep,
     lengths: &[usize],
 ) -> Result<Vec<usize>, CoreError> {
-    if num_perm == 0 || signatures.len() % num_perm != 0 {
+    if num_perm == 0 || !signatures.len().is_multiple_of(num_perm) {
         return Err(CoreError::invalid(
             "signatures",
             format!("length {} is not a multiple of num_perm {num_perm}", signatures.len()),
