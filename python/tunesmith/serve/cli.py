@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 __all__ = ["add_arguments", "run"]
 
@@ -33,6 +36,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", help="base model directory (or hub id) for from_pretrained")
     parser.add_argument(
@@ -45,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="weights dtype")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--max-tokens-limit", type=int, default=1024, help="largest max_tokens a request may ask for")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
     parser.add_argument(
         "--api-key", default=os.environ.get("TUNESMITH_API_KEY"),
         help="require 'Authorization: Bearer KEY' on every request (default: $TUNESMITH_API_KEY, else none)",
@@ -80,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
     except (TunesmithError, OSError) as e:
         print(f"tunesmith serve: {e}", file=sys.stderr)
         return 1
+    request_log = logging.getLogger("tunesmith.serve")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    request_log.addHandler(handler)
+    request_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with server:
         print(f"serving {', '.join(app.models())} at {server.url}/v1 (Ctrl-C to stop)", flush=True)
         try:
