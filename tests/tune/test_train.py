@@ -266,3 +266,35 @@ def test_preflight_refuses_a_70b_model_on_16gb_unless_forced(tiny, tmp_path, cap
     with pytest.raises(OSError, match="model.safetensors|pytorch_model.bin|weights"):
         # forced: past the pre-flight, it fails only when the (absent) weights are loaded
         train(load_config(cfg_path), force=True, log=quiet, progress=False, preflight_memory=16 * 2**30)
+
+
+def test_dpo_with_lora_prefers_the_chosen_answers(tiny, tmp_path, torch_one_thread):
+    pytest.importorskip("trl")
+    from tunesmith.tune.tiny import make_preferences
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in make_preferences(16)), encoding="utf-8")
+    cfg = TrainConfig.from_dict({
+        "model": {"path": str(tiny["model"])},
+        "data": {"train_path": str(pairs)},
+        "training": {"max_steps": 6, "train_batch_size_per_device": 8, "learning_rate": 5e-3, "context_length": 64,
+                     "lr_scheduler": "constant", "logging_steps": 2, "save_steps": 6},
+        "lora_config": LORA["lora_config"],
+        "dpo": {"beta": 0.1},
+        "output_dir": str(tmp_path / "out"),
+    })
+    m = run(cfg).metrics
+    assert m["method"] == "dpo+lora"
+    assert m["eval_loss_before"] == pytest.approx(0.6931, abs=1e-3)  # the policy starts equal to the reference
+    assert m["eval_loss_after"] < m["eval_loss_before"] and m["reward_accuracy_after"] > 0.5
+    assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
+
+
+def test_dpo_record_errors_name_the_field(tmp_path):
+    from tunesmith.errors import InputError
+    from tunesmith.tune.dpo import load_preference_records
+
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"prompt": "x", "chosen": "y", "rejected": "z"}\n{"prompt": "x", "chosen": "y"}\n')
+    with pytest.raises(InputError, match=r"p\.jsonl:2: field 'rejected': missing"):
+        load_preference_records(bad)

@@ -22,6 +22,7 @@ from tunesmith.errors import ConfigError
 
 __all__ = [
     "AdapterConfig",
+    "DPOConfig",
     "DataConfig",
     "IA3Config",
     "LoraConfig",
@@ -111,6 +112,17 @@ class AdapterConfig(_Block):
     activation: Literal["gelu", "relu"] = "gelu"
 
 
+class DPOConfig(_Block):
+    """Preference tuning with TRL's DPOTrainer on ``prompt``/``chosen``/``rejected`` records.
+
+    With a ``lora_config`` block the reference model is the base with the adapter
+    disabled (no second copy); without one (full DPO) TRL keeps a frozen copy.
+    """
+
+    beta: float = Field(default=0.1, gt=0)
+    loss_type: Literal["sigmoid", "hinge", "ipo", "robust"] = "sigmoid"
+
+
 class TrainingConfig(_Block):
     """Optimisation and bookkeeping. Names follow the Anyscale template where it has one."""
 
@@ -157,6 +169,7 @@ class TrainConfig(_Block):
     prefix_tuning: PrefixTuningConfig | None = None
     prompt_tuning: PromptTuningConfig | None = None
     adapter: AdapterConfig | None = None
+    dpo: DPOConfig | None = None
     output_dir: str = "tunesmith-out"
     _notes: list[str] = PrivateAttr(default_factory=list)
 
@@ -167,6 +180,8 @@ class TrainConfig(_Block):
             raise ValueError(f"choose one method block, got {', '.join(chosen)}")
         if self.qlora is not None and chosen and chosen != ["lora_config"]:
             raise ValueError(f"qlora trains a LoRA adapter on a quantized base; it cannot go with {chosen[0]}")
+        if self.dpo is not None and chosen and chosen != ["lora_config"]:
+            raise ValueError(f"dpo trains either all weights or a lora_config adapter, not {chosen[0]}")
         if self.qlora is not None and self.lora_config is None:
             self.lora_config = LoraConfig()
         return self

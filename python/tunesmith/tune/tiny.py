@@ -12,7 +12,7 @@ import json
 import pathlib
 import random
 
-__all__ = ["DEFAULT_CHAT_TEMPLATE", "build_tiny_model", "make_dataset", "make_records"]
+__all__ = ["DEFAULT_CHAT_TEMPLATE", "build_tiny_model", "make_dataset", "make_preferences", "make_records"]
 
 # ChatML. {% generation %} marks what the assistant says, for tools that use assistant masks.
 DEFAULT_CHAT_TEMPLATE = (
@@ -77,6 +77,20 @@ def make_dataset(out_dir: str | pathlib.Path, *, n_train: int = 256, n_valid: in
         path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         paths.append(path)
     return paths[0], paths[1]
+
+
+def make_preferences(n: int, *, seed: int = 0) -> list[dict[str, str]]:
+    """``n`` DPO records: the right opposite is chosen, a wrong one rejected."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        (a, b), (_, wrong) = rng.sample(_PAIRS, 2)
+        out.append({
+            "prompt": f"Give the opposite of: {a}",
+            "chosen": f"The opposite of {a} is {b}.",
+            "rejected": f"The opposite of {a} is {wrong}.",
+        })
+    return out
 
 
 def _corpus() -> list[str]:

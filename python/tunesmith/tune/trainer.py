@@ -141,7 +141,7 @@ def preflight(config: TrainConfig, *, device: str | None = None, device_memory: 
     tr = config.training
     precision = tr.precision if tr.precision != "auto" else ("bf16" if device not in ("cpu",) else "fp32")
     kwargs: dict[str, Any] = {
-        "method": _ESTIMATE_METHOD.get(config.method, config.method),
+        "method": "dpo" if config.dpo is not None else _ESTIMATE_METHOD.get(config.method, config.method),
         "precision": _PREFLIGHT_PRECISION[precision],
         "optimizer": tr.optimizer,
         "batch_size": tr.train_batch_size_per_device,
@@ -150,6 +150,8 @@ def preflight(config: TrainConfig, *, device: str | None = None, device_memory: 
         "gradient_checkpointing": tr.gradient_checkpointing,
         "attn_implementation": config.model.attn_implementation or "sdpa",
     }
+    if config.dpo is not None:
+        kwargs["dpo_policy"] = "full" if config.lora_config is None else "lora"
     if config.lora_config is not None:
         lc = config.lora_config
         kwargs.update(rank=lc.r, lora_alpha=lc.lora_alpha, target_modules=lc.target_modules)
@@ -199,6 +201,9 @@ class TuneResult:
 
     def __str__(self) -> str:
         m = self.metrics
+        if m["perplexity_before"] is None:
+            return (f"{m['method']} on {m['device']} ({m['precision']}): eval loss {m['eval_loss_before']:.4f} -> "
+                    f"{m['eval_loss_after']:.4f}, wrote {self.output_dir}")
         return (
             f"{m['method']} on {m['device']} ({m['precision']}): eval loss {m['eval_loss_before']:.4f} -> "
             f"{m['eval_loss_after']:.4f}, perplexity {m['perplexity_before']:.2f} -> {m['perplexity_after']:.2f}, "
@@ -353,6 +358,13 @@ def train(
         tokenizer.pad_token = tokenizer.eos_token
     if tdata.ensure_chat_template(tokenizer, config.data.chat_template):
         log("data: the tokenizer has no chat template; using ChatML")
+
+    if config.dpo is not None:
+        from tunesmith.tune.dpo import run_dpo
+
+        out.mkdir(parents=True, exist_ok=True)
+        return run_dpo(config, tokenizer=tokenizer, device=device, precision=precision, log=log,
+                       progress=progress, resume=resume)
 
     records = tdata.load_records(config.data.train_path, limit=config.data.max_examples)
     if config.data.clean is not None:
