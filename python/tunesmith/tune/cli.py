@@ -33,7 +33,7 @@ def validate(path: str) -> int:
         print(f"note: {note}")
     tr = config.training
     print(
-        f"{path}: ok — {config.method} on {config.model.path}, data {config.data.train_path} "
+        f"{path}: ok — {'dpo+' if config.dpo else ''}{config.method} on {config.model.path}, data {config.data.train_path} "
         f"({config.data.format}{', packed' if config.data.packing else ''}), context {tr.context_length}, "
         f"batch {tr.train_batch_size_per_device}x{tr.gradient_accumulation_steps}, output {config.output_dir}"
     )

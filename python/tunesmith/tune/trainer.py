@@ -397,6 +397,10 @@ def train(
     measure = valid_examples or train_examples[: min(64, len(train_examples))]
 
     model = load_base_model(config, device=device, precision=precision)
+    if device == "cuda" and config.qlora is None:
+        import os
+
+        model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     params_b = sum(p.numel() for p in model.parameters()) / 1e9
     before = mean_loss(model, measure, batch_size=tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
                        pad_token_id=tokenizer.pad_token_id)
