@@ -33,7 +33,7 @@ jobs = st.fixed_dictionaries({
     "batch_size": st.integers(1, 64),
     "seq_len": st.integers(1, 8192),
     "attn_implementation": st.sampled_from(["sdpa", "eager"]),
-})
+}).filter(lambda j: not (j["model"] == "phi-3-mini" and j["method"] == "ia3"))  # PEFT has no IA3 defaults
 
 
 def _run(job: dict, **over) -> object:

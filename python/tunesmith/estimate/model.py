@@ -61,7 +61,6 @@ _IA3_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gemma2": (("q_proj", "v_proj", "down_proj"), ("down_proj",)),
     "qwen2": (("q_proj", "v_proj", "down_proj"), ("down_proj",)),
     "qwen3": (("q_proj", "v_proj", "down_proj"), ("down_proj",)),
-    "phi3": (("qkv_proj", "down_proj"), ("down_proj",)),
 }
 
 
@@ -163,6 +162,15 @@ class ModelShape:
         return _LORA_DEFAULT_TARGETS.get(self.family, ("q_proj", "k_proj", "v_proj", "o_proj"))
 
     def ia3_targets(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """PEFT's default IA3 ``(target_modules, feedforward_modules)`` for this family."""
+        if self.family not in _IA3_TARGETS:
+            from tunesmith.errors import UnsupportedError
+
+            raise UnsupportedError(
+                f"method='ia3' on {self.family}: PEFT has no default IA3 target modules for this model type "
+                "(\"Please specify `target_modules` in `peft_config`\"); families with defaults: "
+                + ", ".join(sorted(_IA3_TARGETS))
+            )
         return _IA3_TARGETS[self.family]
 
     def match_targets(self, targets: str | list[str] | tuple[str, ...], argument: str = "target_modules") -> list[Linear]:

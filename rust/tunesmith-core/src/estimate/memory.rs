@@ -232,7 +232,7 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     let n_dev = f64::from(j.num_devices);
 
     let train = p.train_fixed + rank * p.train_per_rank;
-    let tdt = if full_like { wdt } else { 4.0 };
+    let tdt = if full_like || m == 7.0 { wdt } else { 4.0 };
     let trainable_b = train * tdt + p.extra_trainable_params * wdt;
     let base_params = p.num_params - p.quant_params;
     let mut weights = if full_like {
@@ -240,7 +240,7 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     } else if qlora {
         p.quant_bytes + base_params * 4.0 + train * 4.0
     } else {
-        p.num_params * wdt + train * 4.0
+        p.num_params * wdt + train * tdt
     };
     weights = weights + p.extra_frozen_params * wdt + p.extra_trainable_params * wdt;
     let mut grads = trainable_b;
