@@ -176,9 +176,36 @@ def test_bad_requests_get_json_4xx(setup):
     assert_error(*call(url + "/v1/adapters", "POST", {"name": "ghost", "path": str(setup["root"] / "missing")}), 400)
     assert_error(*call(url + "/v1/adapters", "POST", {"name": "tiny", "path": str(setup["a"])}), 409)
     assert_error(*call(url + "/v1/adapters/tiny", "DELETE"), 400)
+    assert_error(*call(url + "/v1/adapters", "POST", {"name": "a", "path": str(setup["a"])}), 400)  # clashes with "lora_"
+    assert_error(*complete(url, "tiny", prompt="word " * 600, max_tokens=8), 400)  # beyond the 512-token context
     # the server is still healthy and the failed loads left nothing behind
     assert call(url + "/health") == (200, {"status": "ok"})
     assert set(setup["app"].list_adapters()) == {"alpha"}
+
+
+def test_adapter_for_another_base_is_refused_and_leaves_the_base_clean(setup, tmp_path):
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tunesmith.serve import DynamicAdapterServer
+
+    wider = LlamaForCausalLM(LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2))
+    wider.save_pretrained(tmp_path / "wider")
+    bad = make_adapter(tmp_path / "wider", tmp_path / "wider_adapter", seed=3)
+    app = DynamicAdapterServer(setup["base"])  # no adapter yet: the failed load must not leave PEFT layers behind
+    before = app.generate(PROMPT, max_new_tokens=6)
+    from tunesmith.errors import InputError
+
+    with pytest.raises(InputError, match="size mismatch"):
+        app.load_adapter("wider", bad)
+    assert app.model is None
+    assert not any(isinstance(m, BaseTunerLayer) for m in app.base_model.modules())
+    assert app.generate(PROMPT, max_new_tokens=6) == before
+    app.load_adapter("alpha", setup["a"])
+    with pytest.raises(InputError, match="size mismatch"):
+        app.load_adapter("wider", bad)
+    assert list(app.model.peft_config) == ["alpha"] and app.list_adapters() == {"alpha": str(setup["a"])}
+    assert app.generate(PROMPT, adapter="alpha", max_new_tokens=8) == setup["app"].generate(PROMPT, adapter="alpha", max_new_tokens=8)
 
 
 def test_stop_strings_cut_the_text(setup):

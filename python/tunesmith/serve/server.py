@@ -106,7 +106,14 @@ class DynamicAdapterServer:
         if not (path / "adapter_config.json").is_file():
             raise InputError(f"{path}: not a PEFT adapter directory (no adapter_config.json)")
         from peft import PeftModel
+        from peft.mapping import PEFT_TYPE_TO_PREFIX_MAPPING
 
+        clashes = sorted({str(p) for p in PEFT_TYPE_TO_PREFIX_MAPPING.values() if adapter_name in str(p)})
+        if clashes:
+            raise ArgumentError(
+                f"adapter name {adapter_name!r} is part of PEFT's parameter prefix {clashes[0]!r}, "
+                "which makes PEFT mix up its weights; choose a longer name"
+            )
         with self._lock:
             if adapter_name in self.loaded_adapters:
                 raise ArgumentError(f"adapter {adapter_name!r} is already loaded; unload it first")
@@ -122,13 +129,29 @@ class DynamicAdapterServer:
             self.loaded_adapters[adapter_name] = str(path)
 
     def _drop_partial(self, adapter_name: str) -> None:
-        if self.model is None or adapter_name not in getattr(self.model, "peft_config", {}):
+        if self.model is None:
+            self._strip_tuner_layers()
+            return
+        if adapter_name not in getattr(self.model, "peft_config", {}):
             return
         if len(self.model.peft_config) == 1:
             self.base_model = self.model.unload()
             self.model = None
         else:
             self.model.delete_adapter(adapter_name)
+
+    def _strip_tuner_layers(self) -> None:
+        # a first load that failed half-way leaves PEFT layers injected into the base: put the originals back
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for name, module in list(self.base_model.named_modules()):
+            if isinstance(module, BaseTunerLayer):
+                parent_name, _, attr = name.rpartition(".")
+                parent = self.base_model.get_submodule(parent_name) if parent_name else self.base_model
+                setattr(parent, attr, module.get_base_layer())
+        for attr in ("peft_config", "_hf_peft_config_loaded"):
+            if attr in self.base_model.__dict__:
+                delattr(self.base_model, attr)
 
     def unload_adapter(self, adapter_name: str) -> None:
         """Remove a loaded adapter; the base model is untouched."""
@@ -196,6 +219,12 @@ class DynamicAdapterServer:
         n_prompt = int(inputs["input_ids"].shape[1])
         if n_prompt == 0:
             raise ArgumentError("prompt is empty after tokenization")
+        context = getattr(self.base_model.config, "max_position_embeddings", None)
+        if isinstance(context, int) and n_prompt + max_new_tokens > context:
+            raise ArgumentError(
+                f"the prompt ({n_prompt} tokens) plus max_new_tokens ({max_new_tokens}) exceeds the model's "
+                f"context of {context} tokens"
+            )
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": self._pad_id()}
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
