@@ -298,3 +298,16 @@ def test_dpo_record_errors_name_the_field(tmp_path):
     bad.write_text('{"prompt": "x", "chosen": "y", "rejected": "z"}\n{"prompt": "x", "chosen": "y"}\n')
     with pytest.raises(InputError, match=r"p\.jsonl:2: field 'rejected': missing"):
         load_preference_records(bad)
+
+
+def test_preflight_catalog_model_on_catalog_device(tiny, tmp_path, capsys):
+    pytest.importorskip("tunesmith.estimate.catalog")
+    from tunesmith.cli import main
+
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text(f"model_id: llama-3-70b\ntrain_path: {tiny['train']}\noutput_dir: {tmp_path / 'out'}\n"
+                   "context_length: 2048\nlora_config: {r: 16}\n")
+    assert main(["tune", str(cfg), "--preflight-device", "t4", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "does NOT fit" in err and "T4" in err and "--force" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

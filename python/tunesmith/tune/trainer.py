@@ -81,11 +81,28 @@ def _device_memory(device: str) -> tuple[str, int]:
 
 
 def _model_source(config: TrainConfig) -> dict[str, Any] | str:
-    """The model's config.json as a dict (local directory), else its name for the estimator's catalog."""
+    """The model's config: config.json of a local directory, a name the estimator's catalog knows, or
+    the hub's config.json (a few KB, from the cache when present); never the weights."""
     path = pathlib.Path(config.model.path)
     if (path / "config.json").exists():
         return json.loads((path / "config.json").read_text(encoding="utf-8"))
-    return config.model.path
+    try:
+        from tunesmith.estimate.catalog import catalog_entry
+
+        catalog_entry(config.model.path)
+        return config.model.path
+    except (ImportError, KeyError):
+        pass
+    try:
+        from transformers import AutoConfig
+
+        hub = AutoConfig.from_pretrained(
+            config.model.path, trust_remote_code=config.model.trust_remote_code,
+            revision=config.model.revision, token=config.model.token,
+        )
+        return hub.to_dict()
+    except Exception:  # offline, private or unknown: the estimator will say it cannot size it
+        return config.model.path
 
 
 _ESTIMATE_METHOD = {"prefix_tuning": "prefix", "prompt_tuning": "prompt"}
