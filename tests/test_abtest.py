@@ -53,7 +53,7 @@ def test_statistics_match_numpy_and_scipy():
     a = rng.gamma(2.0, 0.05, size=40)
     b = rng.gamma(2.0, 0.08, size=55)
     for x in a:
-        f.record("a", float(x))
+        f.record("a", x)
     for x in b:
         f.record("b", float(x))
     s = f.compute_statistics()
@@ -75,7 +75,7 @@ def test_no_significance_below_min_samples():
         f.record("a", 0.1 + i * 0.01)
         f.record("b", 0.2 + i * 0.01)
     assert "significance" not in f.compute_statistics()
-    f.record("a", 0.2)
+    f.record("a", np.float32(0.2))  # numpy scalars are numbers too
     f.record("b", 0.3)
     assert "significance" in f.compute_statistics()
     assert ABTestingFramework().compute_statistics() == {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import numbers
 import threading
 import time
 from collections.abc import Sequence
@@ -196,7 +197,7 @@ class ABTestingFramework:
         """Add one observation (latency in seconds) for ``variant``; returns the stored result."""
         if variant not in VARIANTS:
             raise ArgumentError(f"variant must be 'a' or 'b', got {variant!r}")
-        if not (isinstance(latency, (int, float)) and math.isfinite(latency) and latency >= 0):
+        if isinstance(latency, bool) or not (isinstance(latency, numbers.Real) and math.isfinite(latency) and latency >= 0):
             raise ArgumentError(f"latency must be a finite number >= 0, got {latency!r}")
         result = {"request_id": request_id, "variant": variant, "output": output, "latency": float(latency)}
         with self._lock:

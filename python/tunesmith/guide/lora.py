@@ -206,23 +206,23 @@ def apply_lora_to_model(model: nn.Module, config: LoRAConfig) -> nn.Module:
     :class:`UnsupportedError` when a match is not an ``nn.Linear``.
     """
     targets = [t.strip(".") for t in config.target_modules]
-    matched: list[tuple[str, nn.Module]] = [
-        (name, module) for name, module in model.named_modules() if name and _matches(name, targets)
-    ]
-    if not matched:
-        raise ArgumentError(f"apply_lora_to_model: no module name ends with any of target_modules={targets}")
-    for name, module in matched:
+    linears: list[tuple[str, nn.Linear]] = []
+    for name, module in model.named_modules():
+        if not name or not _matches(name, targets):
+            continue
         if isinstance(module, LinearWithLoRA):
             raise ArgumentError(f"apply_lora_to_model: module {name!r} already has LoRA")
         if not isinstance(module, nn.Linear):
             raise UnsupportedError(
                 f"apply_lora_to_model: module {name!r} is a {type(module).__name__}; only nn.Linear takes LoRA"
             )
-    for name, module in matched:
+        linears.append((name, module))
+    if not linears:
+        raise ArgumentError(f"apply_lora_to_model: no module name ends with any of target_modules={targets}")
+    for name, linear in linears:
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        assert isinstance(module, nn.Linear)
-        setattr(parent, attr, LinearWithLoRA(module, rank=config.r, alpha=config.lora_alpha, dropout=config.lora_dropout))
+        setattr(parent, attr, LinearWithLoRA(linear, rank=config.r, alpha=config.lora_alpha, dropout=config.lora_dropout))
     return model
 
 

@@ -230,6 +230,8 @@ class DynamicAdapterServer:
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stops:
+            kwargs.update(stop_strings=stops, tokenizer=self.tokenizer)
         with self._lock:
             target = self.resolve(adapter) if adapter is not None else None
             if seed is not None:
