@@ -29,6 +29,7 @@ __all__ = [
     "QualityStats",
     "normalize_text",
     "normalize_texts",
+    "word_tokens",
     "scan_pii",
     "scan_pii_batch",
     "redact_pii",
@@ -38,6 +39,7 @@ __all__ = [
     "gopher_quality",
     "gopher_quality_stats",
     "gopher_quality_batch",
+    "gopher_filters_batch",
     "length_check",
     "seed_checks",
 ]
@@ -138,6 +140,12 @@ def normalize_texts(texts: Sequence[str]) -> list[str]:
     return _core.normalize_texts(list(texts))
 
 
+def word_tokens(text: str) -> list[str]:
+    """The words the Gopher filters count: datatrove's English tokens (spaCy's
+    rules: punctuation split off, contractions split, URLs kept whole)."""
+    return _core.word_tokens(text)
+
+
 def _span(t: tuple[str, int, int, int, int, str]) -> PiiSpan:
     return PiiSpan(t[0], t[1], t[2], t[5])
 
@@ -225,6 +233,13 @@ def gopher_quality(text: str, **thresholds) -> str | None:
     """The Gopher quality removal reason of ``text`` (datatrove's reason names,
     e.g. ``"gopher_short_doc"``), or ``None`` to keep it."""
     return gopher_quality_batch([text], **thresholds)[0].reason
+
+
+def gopher_filters_batch(texts: Sequence[str], *, quality: bool = True, repetition: bool = True) -> list[str | None]:
+    """Both Gopher filters with Gopher's thresholds, tokenizing each text once:
+    the repetition filter first, then the quality filter (the order of
+    datatrove's FineWeb pipeline). Returns a removal reason or ``None`` per text."""
+    return _core.gopher_filters_batch(list(texts), quality=quality, repetition=repetition)
 
 
 def length_check(

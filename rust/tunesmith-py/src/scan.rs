@@ -270,6 +270,18 @@ fn gopher_quality_batch<'py>(
     results.iter().map(|(s, v)| Ok((quality_dict(py, s)?, *v))).collect()
 }
 
+/// Both Gopher filters (repetition, then quality, with default thresholds) on
+/// one tokenization per text, in parallel, in order: a removal reason or `None`.
+#[pyfunction]
+#[pyo3(signature = (texts, *, quality=true, repetition=true))]
+fn gopher_filters_batch(py: Python<'_>, texts: Vec<PyBackedStr>, quality: bool, repetition: bool) -> Vec<Option<&'static str>> {
+    let q = GopherQualityConfig::default();
+    let r = RepetitionThresholds::default();
+    detached(py, || {
+        tunesmith_core::quality::gopher_filters_batch(&texts, quality.then_some(&q), repetition.then_some(&r))
+    })
+}
+
 /// The first length bound `text` violates, or `None`.
 #[pyfunction]
 #[pyo3(signature = (text, min_chars=None, max_chars=None, min_words=None, max_words=None))]
@@ -292,6 +304,12 @@ fn seed_checks(py: Python<'_>, instruction: PyBackedStr, output: PyBackedStr) ->
     detached(py, || (validate_fields(&instruction, &output), seed_quality_ok(&output)))
 }
 
+/// The words the Gopher filters see (datatrove's spaCy English tokens).
+#[pyfunction]
+fn word_tokens(py: Python<'_>, text: PyBackedStr) -> Vec<String> {
+    detached(py, || tunesmith_core::text::words(&text).into_iter().map(str::to_string).collect())
+}
+
 /// Names of every PII kind, in a stable order.
 #[pyfunction]
 fn pii_kinds() -> Vec<&'static str> {
@@ -306,9 +324,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pii_redact, m)?)?;
     m.add_function(wrap_pyfunction!(pii_redact_batch, m)?)?;
     m.add_function(wrap_pyfunction!(pii_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(word_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(repetition_scan, m)?)?;
     m.add_function(wrap_pyfunction!(repetition_scan_batch, m)?)?;
     m.add_function(wrap_pyfunction!(gopher_quality_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(gopher_filters_batch, m)?)?;
     m.add_function(wrap_pyfunction!(length_check, m)?)?;
     m.add_function(wrap_pyfunction!(seed_checks, m)?)?;
     Ok(())

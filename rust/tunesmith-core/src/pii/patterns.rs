@@ -83,7 +83,21 @@ fn left_ok(t: &[u8], start: usize) -> bool {
     if matches!(p, b'.' | b'-' | b'/' | b'+') && start >= 2 && t[start - 2].is_ascii_digit() {
         return false;
     }
-    true
+    // Part of an identifier or path: `fuzzer-6173...`, `detail/5229...`, `x.1.2.3.4`.
+    !(matches!(p, b'-' | b'/' | b'_' | b'.') && start >= 2 && is_word(t[start - 2]))
+}
+
+/// Words that announce a phone number within the 24 bytes before it; bare
+/// 10- and 11-digit runs are phones only with one of them (otherwise they are
+/// ids, hashes and constants far more often).
+fn phone_context(t: &[u8], start: usize) -> bool {
+    static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(["phone", "tel", "call", "mobile", "cell", "fax", "sms", "contact", "whatsapp", "dial", "number", "ph."])
+            .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
+    });
+    WORDS.is_match(&t[start.saturating_sub(24)..start])
 }
 
 /// Nothing word-like right after `end`, and no number continuing through
@@ -130,7 +144,8 @@ fn push(out: &mut Vec<Candidate>, kind: PiiKind, start: usize, end: usize) {
 fn phones(t: &[u8], out: &mut Vec<Candidate>) {
     each_match(t, &PHONE_NANP, |s, e| {
         let m = &t[s..e];
-        if left_ok(t, s) && right_ok(t, e, false) && !NOT_PHONES.contains(&m) {
+        let bare = m.iter().all(u8::is_ascii_digit);
+        if left_ok(t, s) && right_ok(t, e, false) && !NOT_PHONES.contains(&m) && (!bare || phone_context(t, s)) {
             push(out, PiiKind::Phone, s, e);
         }
     });
@@ -147,7 +162,9 @@ fn phones(t: &[u8], out: &mut Vec<Candidate>) {
         }
     });
     each_match(t, &PHONE_TRUNK, |s, e| {
-        if (10..=11).contains(&digits(&t[s..e])) && left_ok(t, s) && right_ok(t, e, false) {
+        let m = &t[s..e];
+        let bare = m.iter().all(u8::is_ascii_digit);
+        if (10..=11).contains(&digits(m)) && left_ok(t, s) && right_ok(t, e, false) && (!bare || phone_context(t, s)) {
             push(out, PiiKind::Phone, s, e);
         }
     });
@@ -187,7 +204,10 @@ fn cards(t: &[u8], out: &mut Vec<Candidate>) {
 
 fn ipv4s(t: &[u8], out: &mut Vec<Candidate>) {
     each_match(t, &IPV4, |s, e| {
-        if left_ok(t, s) && right_ok(t, e, true) {
+        // Four single-digit parts (`1.2.3.4`, `5.5.3.2`) are section and
+        // version numbers far more often than hosts.
+        let dotted_digits = e - s == 7;
+        if left_ok(t, s) && right_ok(t, e, true) && !dotted_digits {
             push(out, PiiKind::Ipv4, s, e);
         }
     });
@@ -252,9 +272,10 @@ fn ipv6s(text: &str, out: &mut Vec<Candidate>) {
         if std::net::Ipv6Addr::from_str(cand).is_err() {
             continue;
         }
+        // Two short groups (`3::2`, `a::b`) are slices and paths in code.
         let groups = cand.split(':').filter(|g| !g.is_empty()).count();
-        let has_digit = cand.bytes().any(|b| b.is_ascii_digit());
-        if groups >= 3 || (groups == 2 && has_digit) || cand == "::1" {
+        let long_group = cand.split(':').any(|g| g.len() >= 3);
+        if groups >= 3 || (groups == 2 && long_group) || cand == "::1" {
             push(out, PiiKind::Ipv6, s, e);
         }
     }
@@ -309,7 +330,12 @@ fn plausible_secret(v: &[u8]) -> bool {
     if PLACEHOLDERS.iter().any(|p| v.eq_ignore_ascii_case(p)) {
         return false;
     }
-    if matches!(v[0], b'$' | b'%' | b'&' | b'@' | b'#' | b'.' | b'/' | b'\\' | b'!' | b'=' | b'-') {
+    if matches!(v[0], b'$' | b'%' | b'&' | b'@' | b'#' | b'.' | b'/' | b'\\' | b'!' | b'=' | b'-' | b':') {
+        return false;
+    }
+    // Environment-variable names (`OAUTH2_CLIENT_SECRET`), resource paths, globs.
+    let env_name = v.iter().all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') && v.contains(&b'_');
+    if env_name || v.iter().filter(|&&b| b == b'/').count() >= 2 || v.ends_with(b"*") {
         return false;
     }
     let has_digit = v.iter().any(u8::is_ascii_digit);
@@ -356,7 +382,10 @@ fn secrets(text: &str, out: &mut Vec<Candidate>) {
         }
         for c in ASSIGNMENT.captures_iter(t) {
             let (Some(key), Some(g)) = (c.get(1), c.get(2)) else { continue };
-            if left_ok(t, key.start()) || t[key.start() - 1] == b'.' {
+            let after = t.get(g.end()).copied();
+            let call = matches!(after, Some(b'(' | b'['));
+            let arn = key.start() > 0 && t[key.start() - 1] == b':';
+            if (left_ok(t, key.start()) || t[key.start() - 1] == b'.') && !call && !arn {
                 let mut end = g.end();
                 while end > g.start() && matches!(t[end - 1], b'.' | b':') {
                     end -= 1;

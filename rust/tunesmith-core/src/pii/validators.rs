@@ -28,7 +28,7 @@ pub fn card_ok(s: &str) -> bool {
     if !(13..=19).contains(&digits) {
         return false;
     }
-    if !matches!(s.as_bytes().first(), Some(b'2'..=b'6')) {
+    if !issuer_ok(s, digits) {
         return false;
     }
     let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
@@ -42,6 +42,34 @@ pub fn card_ok(s: &str) -> bool {
         }
     }
     luhn_ok(s)
+}
+
+/// The issuer identification number matches a card network in use, with a
+/// length that network issues: Visa (4; 13, 16, 19), Mastercard (51-55,
+/// 2221-2720; 16), Amex (34, 37; 15), Discover (6011, 644-649, 65; 16-19),
+/// UnionPay (62; 16-19), JCB (3528-3589; 16-19), Diners (300-305, 36, 38,
+/// 39; 14-19), Maestro (50, 56-58, 6304, 6759, 6761-6763; 13-19).
+fn issuer_ok(s: &str, len: usize) -> bool {
+    let mut lead = 0u32;
+    for b in s.bytes().filter(u8::is_ascii_digit).take(4) {
+        lead = lead * 10 + u32::from(b - b'0');
+    }
+    let (p1, p2, p3) = (lead / 1000, lead / 100, lead / 10);
+    match p1 {
+        4 => matches!(len, 13 | 16 | 19),
+        2 => (2221..=2720).contains(&lead) && len == 16,
+        5 => ((51..=55).contains(&p2) && len == 16) || (matches!(p2, 50 | 56..=58) && len >= 13),
+        3 => {
+            (matches!(p2, 34 | 37) && len == 15)
+                || ((3528..=3589).contains(&lead) && len >= 16)
+                || (((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39)) && len >= 14)
+        }
+        6 => {
+            ((lead == 6011 || (644..=649).contains(&p3) || p2 == 65 || p2 == 62) && len >= 16)
+                || (matches!(lead, 6304 | 6759 | 6761..=6763) && len >= 13)
+        }
+        _ => false,
+    }
 }
 
 /// A US SSN `AAA-GG-SSSS` outside the never-issued ranges (area 000, 666 or
@@ -102,6 +130,9 @@ mod tests {
         assert!(card_ok("3782-822463-10005"));
         assert!(!card_ok("4111 1111-1111 1111"));
         assert!(!card_ok("978-1-234-56789-7"));
+        assert!(!card_ok("6173520787800064"));
+        assert!(card_ok("6011000990139424"));
+        assert!(card_ok("378282246310005"));
         assert!(iban_ok(b"DE89370400440532013000"));
         assert!(iban_ok(b"GB82WEST12345698765432"));
         assert!(!iban_ok(b"DE89370400440532013001"));

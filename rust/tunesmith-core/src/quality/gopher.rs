@@ -113,13 +113,17 @@ fn count_non_overlapping(haystack: &str, needle: &str) -> usize {
 
 /// Compute every quantity the quality filter thresholds.
 pub fn quality_stats(text: &str, stop_words: &[String]) -> QualityStats {
-    let tokens = words(text);
+    quality_stats_with_words(text, &words(text), stop_words)
+}
+
+/// [`quality_stats`] with the words of `text` already computed.
+pub fn quality_stats_with_words(text: &str, tokens: &[&str], stop_words: &[String]) -> QualityStats {
     let n_words = tokens.len();
     let mut non_symbol = 0usize;
     let mut non_symbol_chars = 0usize;
     let mut alpha = 0usize;
     let mut stops_seen = vec![false; stop_words.len()];
-    for w in &tokens {
+    for w in tokens {
         if w.chars().any(|c| !is_datatrove_punct(c)) {
             non_symbol += 1;
             non_symbol_chars += char_len(w);

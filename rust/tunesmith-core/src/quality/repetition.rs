@@ -14,7 +14,7 @@
 //!
 //! Lengths are Unicode code points, as Python's `len`.
 
-use crate::text::ngrams::{char_len, intern, ngram_counts, window_key, FxBuild};
+use crate::text::ngrams::{char_len, intern, FxBuild, FxHashMap};
 use crate::text::normalize::is_py_space;
 use crate::text::words;
 use std::collections::HashSet;
@@ -124,49 +124,121 @@ fn split_lines(s: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// datatrove's `find_all_duplicate` over interned ids.
-fn all_duplicate_chars(ids: &[u32], char_lens: &[u32], n: usize) -> usize {
-    if ids.len() < n {
-        return 0;
-    }
-    let mut seen: HashSet<(u64, u64), FxBuild> = HashSet::with_capacity_and_hasher(ids.len(), FxBuild);
-    let (mut idx, mut repeated) = (0usize, 0usize);
-    while idx < ids.len() - n + 1 {
-        if seen.insert(window_key(&ids[idx..idx + n])) {
-            idx += 1;
-        } else {
-            repeated += char_lens[idx..idx + n].iter().map(|&c| c as usize).sum::<usize>();
-            idx += n;
+#[inline]
+fn mix(h: u64, id: u32) -> u64 {
+    (h.rotate_left(23) ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+/// Word n-grams level by level (n = 1, 2, ...): a 64-bit hash per window and
+/// whether that n-gram occurs more than once. An n-gram can repeat only if
+/// both of its (n-1)-gram halves repeat, so each level hashes into a map only
+/// the windows that can still repeat; on ordinary prose that is a small share.
+struct Levels<'a> {
+    ids: &'a [u32],
+    n: usize,
+    hashes: Vec<u64>,
+    repeated: Vec<bool>,
+    /// Most frequent n-gram at this level: (first index, count).
+    top: (usize, u32),
+}
+
+impl<'a> Levels<'a> {
+    fn new(ids: &'a [u32], distinct: usize) -> Self {
+        let mut counts = vec![0u32; distinct];
+        for &id in ids {
+            counts[id as usize] += 1;
+        }
+        Levels {
+            ids,
+            n: 1,
+            hashes: ids.iter().map(|&id| mix(0x243f_6a88_85a3_08d3, id)).collect(),
+            repeated: ids.iter().map(|&id| counts[id as usize] > 1).collect(),
+            top: (0, 1),
         }
     }
-    repeated
+
+    fn advance(&mut self) {
+        let n = self.n + 1;
+        let windows = (self.ids.len() + 1).saturating_sub(n);
+        let mut counts: FxHashMap<u64, (u32, u32)> = FxHashMap::with_capacity_and_hasher(0, FxBuild);
+        let mut hashes = Vec::with_capacity(windows);
+        let mut candidate = Vec::with_capacity(windows);
+        for i in 0..windows {
+            let h = mix(self.hashes[i], self.ids[i + n - 1]);
+            hashes.push(h);
+            let may_repeat = self.repeated[i] && self.repeated[i + 1];
+            candidate.push(may_repeat);
+            if may_repeat {
+                let slot = counts.entry(h).or_insert((i as u32, 0));
+                slot.1 += 1;
+            }
+        }
+        let mut top = (0usize, u32::from(windows > 0));
+        let mut repeated = candidate;
+        for (i, r) in repeated.iter_mut().enumerate() {
+            if *r {
+                let (first, count) = counts.get(&hashes[i]).copied().unwrap_or((i as u32, 1));
+                *r = count > 1;
+                let first = first as usize;
+                if count > top.1 || (count == top.1 && first < top.0) {
+                    top = (first, count);
+                }
+            }
+        }
+        self.n = n;
+        self.hashes = hashes;
+        self.repeated = repeated;
+        self.top = top;
+    }
+
+    /// datatrove's `find_all_duplicate` at this level: scan left to right; on
+    /// an n-gram seen before, add its characters and jump past it.
+    fn all_duplicate_chars(&self, char_lens: &[u32]) -> usize {
+        let (n, windows) = (self.n, self.hashes.len());
+        let mut seen: HashSet<u64, FxBuild> = HashSet::with_hasher(FxBuild);
+        let (mut idx, mut repeated) = (0usize, 0usize);
+        while idx < windows {
+            if self.repeated[idx] && !seen.insert(self.hashes[idx]) {
+                repeated += char_lens[idx..idx + n].iter().map(|&c| c as usize).sum::<usize>();
+                idx += n;
+            } else {
+                idx += 1;
+            }
+        }
+        repeated
+    }
 }
 
 /// Compute every Gopher repetition metric of `text`.
 pub fn repetition_stats(text: &str) -> RepetitionStats {
+    repetition_stats_with_words(text, &words(text))
+}
+
+/// [`repetition_stats`] with the words of `text` already computed (so the
+/// quality and repetition filters tokenize once).
+pub fn repetition_stats_with_words(text: &str, tokens: &[&str]) -> RepetitionStats {
     let chars = char_len(text);
     let stripped = text.trim_matches(is_py_space);
     let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped));
     let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text));
-    let tokens = words(text);
-    let interned = intern(&tokens);
+    let interned = intern(tokens);
+    let span_chars = |start: usize, n: usize| -> usize {
+        interned.char_lens[start..start + n].iter().map(|&c| c as usize).sum()
+    };
+    let mut levels = Levels::new(&interned.ids, interned.distinct);
     let mut top = [0.0f64; 3];
-    for (slot, n) in (2..=4usize).enumerate() {
-        let counts = ngram_counts(&interned.ids, n);
-        let mut best: Option<(usize, u32)> = None;
-        for &(start, count) in &counts {
-            if best.is_none_or(|(_, c)| count > c) {
-                best = Some((start, count));
-            }
-        }
-        if let Some((start, count)) = best {
-            let len: usize = interned.char_lens[start..start + n].iter().map(|&c| c as usize).sum::<usize>() + n - 1;
-            top[slot] = ratio(len * count as usize, chars);
-        }
-    }
     let mut dup = [0.0f64; 6];
-    for (slot, n) in (5..=10usize).enumerate() {
-        dup[slot] = ratio(all_duplicate_chars(&interned.ids, &interned.char_lens, n), chars);
+    for n in 2..=10usize {
+        if tokens.len() < n {
+            break;
+        }
+        levels.advance();
+        if n <= 4 {
+            let (start, count) = levels.top;
+            top[n - 2] = ratio((span_chars(start, n) + n - 1) * count as usize, chars);
+        } else {
+            dup[n - 5] = ratio(levels.all_duplicate_chars(&interned.char_lens), chars);
+        }
     }
     RepetitionStats {
         chars,

@@ -3,6 +3,7 @@
 
 pub mod ngrams;
 pub mod normalize;
+pub mod spacy_exceptions;
 pub mod words;
 
 pub use normalize::normalize;

@@ -1,0 +1,115 @@
+"""Gopher repetition + quality filters: tunesmith vs datatrove, side by side in one process.
+
+    python benches/bench_repetition.py [--corpus /tmp/clean-bench/corpus50.jsonl] [--peer-docs 1500]
+
+Builds the corpus with ../shared/bench/make_corpus.py when it is missing. Prints,
+for each filter, the keep/drop agreement with datatrove's GopherRepetitionFilter
+and GopherQualityFilter on the peer sample, each side's MB/s on that sample, the
+ratio, and tunesmith's MB/s on the whole corpus (all cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tunesmith.clean.scanners import gopher_filters_batch, gopher_quality_batch, repetition_stats_batch
+
+SHARED_MAKE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_corpus.py"
+
+
+def ensure_corpus(path: Path, size_mb: int) -> None:
+    if path.exists():
+        return
+    if not SHARED_MAKE.exists():
+        sys.exit(f"{path} is missing and {SHARED_MAKE} is not there to build it")
+    subprocess.run(
+        [sys.executable, str(SHARED_MAKE), "--size-mb", str(size_mb), "--name", path.stem, "--out-dir", str(path.parent)],
+        check=True,
+    )
+
+
+def load_texts(path: Path) -> list[str]:
+    with path.open() as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+def mb(texts: list[str]) -> float:
+    return sum(len(t.encode()) for t in texts) / 1e6
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def datatrove_verdicts(flt, texts: list[str]) -> list[str | None]:
+    from datatrove.data import Document
+
+    out = []
+    for i, t in enumerate(texts):
+        r = flt.filter(Document(text=t, id=str(i)))
+        out.append(None if r is True else (r[1] if isinstance(r, tuple) else "removed"))
+    return out
+
+
+def agreement(ours: list[str | None], theirs: list[str | None]) -> tuple[float, list[int]]:
+    diff = [i for i, (a, b) in enumerate(zip(ours, theirs)) if (a is None) != (b is None)]
+    return 1 - len(diff) / len(ours), diff
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=Path("/tmp/clean-bench/corpus50.jsonl"))
+    ap.add_argument("--size-mb", type=int, default=50)
+    ap.add_argument("--peer-docs", type=int, default=1500, help="documents in the sample both tools run on")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--show-diffs", type=int, default=0)
+    args = ap.parse_args()
+
+    ensure_corpus(args.corpus, args.size_mb)
+    texts = load_texts(args.corpus)
+    sample = random.Random(args.seed).sample(texts, min(args.peer_docs, len(texts)))
+    sample_mb = mb(sample)
+
+    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+
+    rep_peer, quality_peer = GopherRepetitionFilter(), GopherQualityFilter()
+    datatrove_verdicts(rep_peer, sample[:2])  # load spaCy outside the timing
+    rep_theirs, t_rep_theirs = timed(datatrove_verdicts, rep_peer, sample)
+    q_theirs, t_q_theirs = timed(datatrove_verdicts, quality_peer, sample)
+    rep_ours_stats, t_rep_ours = timed(repetition_stats_batch, sample)
+    rep_ours = [s.reason for s in rep_ours_stats]
+    q_ours_stats, t_q_ours = timed(gopher_quality_batch, sample)
+    q_ours = [s.reason for s in q_ours_stats]
+    both_ours, t_both_ours = timed(gopher_filters_batch, sample)
+    both_theirs = [r if r is not None else q for r, q in zip(rep_theirs, q_theirs)]
+
+    _, t_full = timed(gopher_filters_batch, texts)
+
+    rows = []
+    for name, ours, theirs, t_o, t_t in [
+        ("repetition", rep_ours, rep_theirs, t_rep_ours, t_rep_theirs),
+        ("quality", q_ours, q_theirs, t_q_ours, t_q_theirs),
+        ("repetition+quality", both_ours, both_theirs, t_both_ours, t_rep_theirs + t_q_theirs),
+    ]:
+        agree, diff = agreement(ours, theirs)
+        rows.append((name, agree, len(diff), sample_mb / t_o, sample_mb / t_t, t_t / t_o))
+        for i in diff[: args.show_diffs]:
+            print(f"  {name} diff doc {i}: ours={ours[i]} datatrove={theirs[i]} {sample[i][:120]!r}")
+    print(f"sample: {len(sample)} docs, {sample_mb:.1f} MB; threads={os.cpu_count()} (tunesmith), 1 (datatrove)")
+    print(f"{'filter':<20} {'agree':>8} {'diffs':>6} {'tunesmith MB/s':>15} {'datatrove MB/s':>15} {'ratio':>8}")
+    for name, agree, ndiff, ours_mbs, theirs_mbs, ratio in rows:
+        print(f"{name:<20} {agree:>8.4f} {ndiff:>6} {ours_mbs:>15.2f} {theirs_mbs:>15.3f} {ratio:>7.0f}x")
+    print(f"tunesmith repetition+quality on the whole corpus: {mb(texts):.1f} MB in {t_full:.2f} s = {mb(texts) / t_full:.1f} MB/s")
+
+
+if __name__ == "__main__":
+    main()
