@@ -102,10 +102,13 @@ def load_base_model(config: Any, *, device: str, precision: str) -> Any:
         kwargs["quantization_config"] = _quantization_config(config.qlora)
         # one whole copy per process: under accelerate/torchrun each rank loads onto its own GPU
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device == "cuda" else {"": "cpu"}
-    else:
-        # weights stay fp32 for training (the Trainer autocasts and places the model on its device);
-        # full fine-tuning with bf16 weights would round small updates away
+    elif config.method == "full" or precision == "fp32":
+        # full fine-tuning keeps fp32 master weights (the Trainer autocasts): bf16 weights would round
+        # small updates away
         kwargs["dtype"] = torch.float32
+    else:
+        # a frozen base only needs its compute dtype; PEFT keeps the adapter weights in fp32
+        kwargs["dtype"] = torch.bfloat16 if precision == "bf16" else torch.float16
     return AutoModelForCausalLM.from_pretrained(config.model.path, **kwargs)
 
 
@@ -212,7 +215,8 @@ def _adapter_classes() -> tuple[type, type]:
             nn.init.zeros_(self.up_project.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x + self.up_project(self.activation(self.down_project(x)))
+            h = self.up_project(self.activation(self.down_project(x.to(self.down_project.weight.dtype))))
+            return x + h.to(x.dtype)
 
     class MLPWithAdapter(nn.Module):
         def __init__(self, mlp: nn.Module, adapter: nn.Module) -> None:
@@ -254,16 +258,11 @@ def add_bottleneck_adapters(model: Any, bottleneck_size: int = 64, activation: s
     for _, layer in _decoder_layers(model):
         if isinstance(layer.mlp, wrapper_cls) or layer.mlp.__class__.__name__ == "MLPWithAdapter":
             continue
-        adapter = adapter_cls(hidden, bottleneck_size, activation).to(device=ref.device, dtype=torch_dtype_float(ref))
+        # trainable weights in fp32 whatever the base's dtype, as PEFT does for its adapters
+        adapter = adapter_cls(hidden, bottleneck_size, activation).to(device=ref.device)
         layer.mlp = wrapper_cls(layer.mlp, adapter)
     model._tunesmith_bottleneck = {"bottleneck_size": bottleneck_size, "activation": activation, "hidden_size": hidden}
     return model
-
-
-def torch_dtype_float(ref: Any) -> Any:
-    import torch
-
-    return ref.dtype if ref.dtype.is_floating_point else torch.float32
 
 
 def save_bottleneck_adapters(model: Any, out_dir: str | pathlib.Path, *, base_model: str | None = None) -> pathlib.Path:

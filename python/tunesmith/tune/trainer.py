@@ -159,7 +159,8 @@ def preflight(config: TrainConfig, *, device: str | None = None, device_memory: 
     precision = tr.precision if tr.precision != "auto" else ("bf16" if device not in ("cpu",) else "fp32")
     kwargs: dict[str, Any] = {
         "method": "dpo" if config.dpo is not None else _ESTIMATE_METHOD.get(config.method, config.method),
-        "precision": _PREFLIGHT_PRECISION[precision],
+        # full fine-tuning keeps fp32 master weights under autocast; a frozen PEFT base is loaded in 16-bit
+        "precision": _PREFLIGHT_PRECISION[precision] if config.method == "full" else precision,
         "optimizer": tr.optimizer,
         "batch_size": tr.train_batch_size_per_device,
         "seq_len": tr.context_length,
