@@ -149,6 +149,19 @@ def test_chat_completions(setup):
     assert_error(*call(url + "/v1/chat/completions", "POST", {**body, "messages": []}), 400)
 
 
+def test_concurrent_requests_on_different_models_do_not_mix(setup):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = setup["url"]
+    expected = {m: complete(url, m)[1]["choices"][0]["text"] for m in ("tiny", "alpha")}
+    order = ["alpha", "tiny"] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda m: complete(url, m), order))
+    for model, (status, body) in zip(order, got):
+        assert status == 200 and body["model"] == model
+        assert body["choices"][0]["text"] == expected[model]
+
+
 def test_sampling_with_seed_is_reproducible(setup):
     url = setup["url"]
     one = complete(url, "alpha", temperature=1.0, seed=7, max_tokens=10)[1]["choices"][0]["text"]
@@ -252,3 +265,28 @@ def test_cli_is_registered_and_light():
     subprocess.run([sys.executable, "-c", code], check=True)
     out = subprocess.run([sys.executable, "-m", "tunesmith", "serve", "--help"], capture_output=True, text=True, check=True)
     assert "--adapter" in out.stdout and "127.0.0.1" in out.stdout
+
+
+@pytest.mark.slow
+def test_cli_serves_until_sigterm(setup):
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunesmith", "serve", str(setup["base"]), "--adapter", f"alpha={setup['a']}", "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        url = line.split(" at ")[1].split("/v1")[0]
+        assert url.startswith("http://127.0.0.1:")
+        assert [m["id"] for m in call(url + "/v1/models")[1]["data"]] == ["base", "alpha"]
+        status, body = complete(url, "alpha")
+        assert status == 200 and body["choices"][0]["text"] == setup["app"].generate(PROMPT, adapter="alpha", max_new_tokens=8)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        proc.stdout.close()
+        proc.stderr.close()
