@@ -311,3 +311,23 @@ def test_preflight_catalog_model_on_catalog_device(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does NOT fit" in err and "T4" in err and "--force" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_checkpointing_and_early_stopping(tiny, tmp_path):
+    cfg = make_config(tiny, tmp_path, LORA, max_steps=40, eval_steps=2, save_steps=3, logging_steps=2,
+                      learning_rate=1e-6, gradient_checkpointing=True, early_stopping_patience=1,
+                      early_stopping_threshold=0.5)
+    m = run(cfg).metrics
+    # a learning rate this small cannot improve eval loss by 0.5, so the first patience check stops the run
+    assert m["steps"] == 4
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
+def test_qlora_without_bitsandbytes_is_a_clear_error(tiny, tmp_path, monkeypatch):
+    from tunesmith.tune import methods
+
+    monkeypatch.setattr(methods, "bnb_status", lambda: "bitsandbytes is not usable here (ImportError: test)")
+    cfg = make_config(tiny, tmp_path, {"qlora": {}, **LORA})
+    with pytest.raises(UnsupportedError, match="QLoRA needs bitsandbytes.*Drop the qlora block"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
