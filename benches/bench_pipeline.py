@@ -80,6 +80,7 @@ def main() -> None:
     size = src.stat().st_size
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     print(f"corpus {src} ({size / 1e6:.1f} MB), tunesmith threads: {tunesmith.get_num_threads()}")
+    Pipeline()  # import pydantic and the config models outside the timings
     try:
         t_ts, report = timed("tunesmith default pipeline", lambda: Pipeline().clean_file(src, work / "o.jsonl"), size)
         rate_ts = size / t_ts

@@ -98,7 +98,7 @@ def test_minhash_arguments_are_checked():
         MinHashDeduper(num_perm=0)
     with pytest.raises(ValueError, match="bands"):
         MinHashDeduper(bands=4)
-    assert MinHashDeduper(unit="char", ngram=4).signatures(["hello world"]).shape == (1, 128)
+    assert MinHashDeduper(unit="char", ngram=4).signatures(["hello world"]).shape == (1, 256)
 
 
 def test_fresh_minhash_deduper_pickles():

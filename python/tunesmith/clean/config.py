@@ -5,7 +5,7 @@ Load one from YAML with :meth:`CleanConfig.from_yaml` (unknown keys are errors) 
     >>> from tunesmith.clean import CleanConfig
     >>> cfg = CleanConfig(near_dedup={"threshold": 0.85}, pii={"action": "drop"})
     >>> cfg.near_dedup.num_perm, cfg.pii.action
-    (128, 'drop')
+    (256, 'drop')
 
 References:
     * Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights from Training Gopher"
@@ -98,16 +98,22 @@ class ExactDedupConfig(_Step):
 class NearDedupConfig(_Step):
     """MinHash + LSH near-duplicate removal; the first record of a group is kept.
 
-    Defaults follow Lee et al. 2022: 5-gram words, Jaccard 0.8; 128 permutations. Banding is chosen so a pair
+    Defaults follow Lee et al. 2022 (5-gram words, pairs at Jaccard ≥ 0.8 are duplicates) with 256 permutations;
+    the cut on the *estimated* Jaccard is 0.77, one estimator standard deviation below 0.8. Banding is chosen so a pair
     at Jaccard ``threshold - 0.05`` becomes a candidate with probability ≥ 0.995; candidates are then
     verified by the estimated Jaccard over the whole signature.
     """
 
-    num_perm: int = Field(128, ge=1, le=4096)
+    num_perm: int = Field(256, ge=1, le=4096)
     ngram: int = Field(5, ge=1, le=64)
     unit: Literal["word", "char"] = "word"
     seed: int = Field(0x74756E65, ge=0)
-    threshold: float = Field(0.8, ge=0.0, le=1.0, description="estimated Jaccard at which a record is a duplicate")
+    threshold: float = Field(
+        0.77,
+        ge=0.0,
+        le=1.0,
+        description="estimated-Jaccard cut; 0.77 at 256 permutations catches pairs at true Jaccard >= 0.8",
+    )
     bands: int | None = Field(None, ge=1)
     rows: int | None = Field(None, ge=1)
 

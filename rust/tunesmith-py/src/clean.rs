@@ -20,7 +20,7 @@ use tunesmith_core::pipeline::{
 use tunesmith_core::quality::gopher::GopherQualityConfig;
 use tunesmith_core::quality::length::{LengthLimits, SeedLengthConfig};
 use tunesmith_core::quality::repetition::RepetitionThresholds;
-use tunesmith_core::text::normalize;
+use tunesmith_core::dedup::exact::normalize_fast as normalize;
 use tunesmith_core::CoreError;
 
 use crate::errors::to_pyerr;
@@ -444,7 +444,7 @@ fn signatures_of(hasher: &MinHasher, normalize_text: bool, texts: &[PyBackedStr]
 #[pymethods]
 impl PyMinHashDeduper {
     #[new]
-    #[pyo3(signature = (num_perm=128, ngram=5, unit="word", seed=0x7475_6e65, threshold=0.8, bands=None, rows=None, normalize=true))]
+    #[pyo3(signature = (num_perm=256, ngram=5, unit="word", seed=0x7475_6e65, threshold=0.77, bands=None, rows=None, normalize=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

@@ -5,6 +5,7 @@
 //! bytes of key plus the 8-byte ordinal of the first occurrence per unique
 //! document (hashbrown adds one control byte and keeps the load factor ≤ 7/8).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -29,6 +30,92 @@ pub fn content_hash<S: AsRef<str>>(parts: &[S]) -> u128 {
             h.digest128()
         }
     }
+}
+
+/// (whitespace, removed control, byte length) of the character at byte `i`.
+#[inline]
+fn classify(text: &str, i: usize) -> (bool, bool, usize) {
+    use crate::text::normalize::{is_py_space, is_removed_control};
+    let b = text.as_bytes()[i];
+    if b < 0x80 {
+        let c = b as char;
+        let space = is_py_space(c);
+        return (space, !space && is_removed_control(c), 1);
+    }
+    match text[i..].chars().next() {
+        Some(c) => {
+            let space = is_py_space(c);
+            (space, !space && is_removed_control(c), c.len_utf8())
+        }
+        None => (false, false, 1),
+    }
+}
+
+/// [`crate::text::normalize`] in one pass that copies whole runs of kept
+/// characters (the general function walks the text several times, char by
+/// char). Same output for every input; the property test below checks it.
+pub fn normalize_fast(text: &str) -> Cow<'_, str> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let mut out = String::new();
+    let mut flushed = false;
+    let mut pending = false;
+    let mut run = 0usize;
+    let mut i = 0usize;
+    while i < n {
+        let b = bytes[i];
+        if (0x21..0x7f).contains(&b) {
+            i += 1;
+            continue;
+        }
+        if b == b' ' && i > run && i + 1 < n && (0x21..0x7f).contains(&bytes[i + 1]) {
+            i += 2;
+            continue;
+        }
+        let (space, control, len) = classify(text, i);
+        if !space && !control {
+            i += len;
+            continue;
+        }
+        if run < i {
+            if pending {
+                out.push(' ');
+                pending = false;
+            }
+            out.push_str(&text[run..i]);
+        }
+        flushed = true;
+        let mut saw_space = false;
+        while i < n {
+            let (space, control, len) = classify(text, i);
+            if !space && !control {
+                break;
+            }
+            saw_space |= space;
+            i += len;
+        }
+        if saw_space && !out.is_empty() {
+            pending = true;
+        }
+        run = i;
+    }
+    let result: Cow<'_, str> = if !flushed {
+        Cow::Borrowed(text)
+    } else {
+        if run < n {
+            if pending {
+                out.push(' ');
+            }
+            out.push_str(&text[run..]);
+        }
+        Cow::Owned(out)
+    };
+    // Every code point below U+0300 (lead byte < 0xCC) is NFC_Quick_Check=Yes.
+    if result.bytes().any(|b| b >= 0xCC) && is_nfc_quick(result.chars()) != IsNormalized::Yes {
+        return Cow::Owned(result.nfc().collect());
+    }
+    result
 }
 
 /// The keys are already uniform hashes: use their low 64 bits as the table hash.
@@ -110,6 +197,16 @@ impl ExactIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fast_normalize_equals_general(s in "[ a-c\t\n\r\x00-\x1f\x7f\u{85}\u{a0}\u{e9}\u{301}\u{316}\u{2028}\u{3000}\u{1f600}]{0,40}") {
+            let fast = normalize_fast(&s).into_owned();
+            let general = crate::text::normalize(&s).into_owned();
+            prop_assert_eq!(fast, general);
+        }
+    }
 
     #[test]
     fn fields_are_separated() {
