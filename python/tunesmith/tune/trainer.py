@@ -380,7 +380,6 @@ def train(
     if config.dpo is not None:
         from tunesmith.tune.dpo import run_dpo
 
-        out.mkdir(parents=True, exist_ok=True)
         return run_dpo(config, tokenizer=tokenizer, device=device, precision=precision, log=log,
                        progress=progress, resume=resume)
 
