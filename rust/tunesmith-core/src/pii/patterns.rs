@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use memchr::memmem;
 use regex::bytes::Regex;
 
@@ -47,21 +47,18 @@ static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static JWT: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}"));
 static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i-u)([A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|api[_-]?key|apikey|token|access[_-]?key|auth[_-]?key|credentials?)s?)["']?[ \t]*(?:=|:|=>)[ \t]*["']?([^\s"'`,;<>(){}\[\]]{6,200})"#)
+    re(r#"(?i-u)((?:passw(?:or)?d|pwd|secret|api[_-]?key|apikey|token|access[_-]?key|auth[_-]?key|credentials?)s?)["']?[ \t]*(?:=|:|=>)[ \t]*["']?([^\s"'`,;<>(){}\[\]]{6,200})"#)
 });
 static URL_CREDS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?-u)[A-Za-z][A-Za-z0-9+.-]{1,15}://([^\s:/@]{1,128}:[^\s/@]{1,128})@[A-Za-z0-9.-]+")
 });
 
-static SECRET_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(["pass", "pwd", "secret", "key", "token", "credential"])
-        .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
-});
 static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::new(["AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "gh", "github_pat_", "gl", "xox", "hooks.slack", "eyJ", "PRIVATE KEY"])
+    AhoCorasick::new([
+        "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "ghp_", "gho_", "ghu_", "ghs_",
+        "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "xox", "hooks.slack", "eyJ",
+        "PRIVATE KEY",
+    ])
         .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
 });
 
@@ -123,8 +120,14 @@ const NOT_PHONES: &[&[u8]] = &[b"2147483647", b"2147483648", b"4294967295", b"42
 
 /// All matches of `pattern` whose boundaries pass, retrying one byte later
 /// when a match fails (so a bad leftmost match cannot hide a good one).
-fn each_match(t: &[u8], pattern: &Regex, mut accept: impl FnMut(usize, usize)) {
-    let mut at = 0usize;
+fn each_match(t: &[u8], windows: &[(usize, usize)], pattern: &Regex, mut accept: impl FnMut(usize, usize)) {
+    for &(start, end) in windows {
+        each_match_in(&t[..end], start, pattern, &mut accept);
+    }
+}
+
+fn each_match_in(t: &[u8], start: usize, pattern: &Regex, accept: &mut impl FnMut(usize, usize)) {
+    let mut at = start;
     while at < t.len() {
         let Some(m) = pattern.find_at(t, at) else { break };
         accept(m.start(), m.end());
@@ -141,15 +144,15 @@ fn push(out: &mut Vec<Candidate>, kind: PiiKind, start: usize, end: usize) {
     out.push(Candidate { kind, start, end });
 }
 
-fn phones(t: &[u8], out: &mut Vec<Candidate>) {
-    each_match(t, &PHONE_NANP, |s, e| {
+fn phones(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
+    each_match(t, windows, &PHONE_NANP, |s, e| {
         let m = &t[s..e];
         let bare = m.iter().all(u8::is_ascii_digit);
         if left_ok(t, s) && right_ok(t, e, false) && !NOT_PHONES.contains(&m) && (!bare || phone_context(t, s)) {
             push(out, PiiKind::Phone, s, e);
         }
     });
-    each_match(t, &PHONE_INTL, |s, mut e| {
+    each_match(t, windows, &PHONE_INTL, |s, mut e| {
         while e > s && matches!(t[e - 1], b'(' | b' ' | b'-' | b'.') {
             e -= 1;
         }
@@ -161,7 +164,7 @@ fn phones(t: &[u8], out: &mut Vec<Candidate>) {
             push(out, PiiKind::Phone, s, e);
         }
     });
-    each_match(t, &PHONE_TRUNK, |s, e| {
+    each_match(t, windows, &PHONE_TRUNK, |s, e| {
         let m = &t[s..e];
         let bare = m.iter().all(u8::is_ascii_digit);
         if (10..=11).contains(&digits(m)) && left_ok(t, s) && right_ok(t, e, false) && (!bare || phone_context(t, s)) {
@@ -170,8 +173,8 @@ fn phones(t: &[u8], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ssns(t: &[u8], out: &mut Vec<Candidate>) {
-    each_match(t, &SSN, |s, e| {
+fn ssns(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
+    each_match(t, windows, &SSN, |s, e| {
         let m = &t[s..e];
         let field = |a: usize, b: usize| std::str::from_utf8(&m[a..b]).unwrap_or("0");
         if left_ok(t, s) && right_ok(t, e, false) && ssn_ok(field(0, 3), field(4, 6), field(7, 11)) {
@@ -180,8 +183,8 @@ fn ssns(t: &[u8], out: &mut Vec<Candidate>) {
     });
 }
 
-fn cards(t: &[u8], out: &mut Vec<Candidate>) {
-    each_match(t, &CARD, |s, e| {
+fn cards(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
+    each_match(t, windows, &CARD, |s, e| {
         if !left_ok(t, s) {
             return;
         }
@@ -202,8 +205,8 @@ fn cards(t: &[u8], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ipv4s(t: &[u8], out: &mut Vec<Candidate>) {
-    each_match(t, &IPV4, |s, e| {
+fn ipv4s(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
+    each_match(t, windows, &IPV4, |s, e| {
         // Four single-digit parts (`1.2.3.4`, `5.5.3.2`) are section and
         // version numbers far more often than hosts.
         let dotted_digits = e - s == 7;
@@ -214,7 +217,7 @@ fn ipv4s(t: &[u8], out: &mut Vec<Candidate>) {
 }
 
 fn ibans(t: &[u8], out: &mut Vec<Candidate>) {
-    each_match(t, &IBAN, |s, e| {
+    each_match(t, &iban_windows(t), &IBAN, |s, e| {
         if !left_ok(t, s) {
             return;
         }
@@ -372,7 +375,7 @@ fn secrets(text: &str, out: &mut Vec<Candidate>) {
             }
         }
     }
-    if SECRET_WORDS.is_match(t) {
+    {
         for c in AWS_SECRET.captures_iter(t) {
             if let Some(g) = c.get(1) {
                 if right_ok(t, g.end(), true) {
@@ -381,11 +384,16 @@ fn secrets(text: &str, out: &mut Vec<Candidate>) {
             }
         }
         for c in ASSIGNMENT.captures_iter(t) {
-            let (Some(key), Some(g)) = (c.get(1), c.get(2)) else { continue };
+            let (Some(word), Some(g)) = (c.get(1), c.get(2)) else { continue };
+            // The key is the whole identifier ending in the keyword (`DB_PASSWORD`).
+            let key_start = t[..word.start()]
+                .iter()
+                .rposition(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))
+                .map_or(0, |p| p + 1);
             let after = t.get(g.end()).copied();
             let call = matches!(after, Some(b'(' | b'['));
-            let arn = key.start() > 0 && t[key.start() - 1] == b':';
-            if (left_ok(t, key.start()) || t[key.start() - 1] == b'.') && !call && !arn {
+            let arn = key_start > 0 && t[key_start - 1] == b':';
+            if (left_ok(t, key_start) || t[key_start - 1] == b'.') && !call && !arn {
                 let mut end = g.end();
                 while end > g.start() && matches!(t[end - 1], b'.' | b':') {
                     end -= 1;
@@ -408,15 +416,79 @@ pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
     if memchr::memchr(b':', t).is_some() {
         ipv6s(text, out);
     }
-    let has_digit = t.iter().any(u8::is_ascii_digit);
-    if !has_digit {
+    let windows = digit_windows(t);
+    if windows.is_empty() {
         return;
     }
-    phones(t, out);
-    ssns(t, out);
-    cards(t, out);
-    ipv4s(t, out);
+    phones(t, &windows, out);
+    ssns(t, &windows, out);
+    cards(t, &windows, out);
+    ipv4s(t, &windows, out);
     ibans(t, out);
+}
+
+/// Fewest digits of any number the numeric detectors accept (`10.0.0.1`).
+const MIN_DIGITS: usize = 5;
+/// Bytes around a digit cluster that a match may still cover: `+`, `(`,
+/// an extension such as ` ext. 12345`.
+const WINDOW_MARGIN: usize = 16;
+
+/// Byte ranges around clusters of digits (digits with at most three
+/// separator bytes between them) that hold at least [`MIN_DIGITS`] digits.
+/// Every phone, SSN, card and IPv4 address lies inside one, so the numeric
+/// patterns run only there instead of over the whole text.
+fn digit_windows(t: &[u8]) -> Vec<(usize, usize)> {
+    let mut windows: Vec<(usize, usize)> = Vec::new();
+    let close = |start: usize, end: usize, digits: usize, windows: &mut Vec<(usize, usize)>| {
+        if digits >= MIN_DIGITS {
+            let (s, e) = (start.saturating_sub(WINDOW_MARGIN), (end + WINDOW_MARGIN).min(t.len()));
+            match windows.last_mut() {
+                Some(last) if last.1 >= s => last.1 = e,
+                _ => windows.push((s, e)),
+            }
+        }
+    };
+    let (mut start, mut last, mut digits) = (0usize, 0usize, 0usize);
+    let mut from = 0usize;
+    while let Some(p) = t[from..].iter().position(u8::is_ascii_digit) {
+        let i = from + p;
+        let joined = digits > 0
+            && i - last <= 4
+            && t[last + 1..i].iter().all(|&b| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'x' | b'+' | b'#'));
+        if !joined {
+            close(start, last + 1, digits, &mut windows);
+            start = i;
+            digits = 0;
+        }
+        let run = t[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        digits += run;
+        last = i + run - 1;
+        from = i + run;
+    }
+    close(start, last + 1, digits, &mut windows);
+    windows
+}
+
+/// Ranges starting where an IBAN may start: two capitals and two digits
+/// after a non-word byte.
+fn iban_windows(t: &[u8]) -> Vec<(usize, usize)> {
+    let mut windows = Vec::new();
+    let mut i = 0usize;
+    while i + 4 <= t.len() {
+        let b = &t[i..i + 4];
+        if b[0].is_ascii_uppercase()
+            && b[1].is_ascii_uppercase()
+            && b[2].is_ascii_digit()
+            && b[3].is_ascii_digit()
+            && (i == 0 || !is_word(t[i - 1]))
+        {
+            windows.push((i, (i + 48).min(t.len())));
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    windows
 }
 
 #[cfg(test)]
@@ -431,7 +503,6 @@ mod tests {
         ] {
             assert!(!p.as_str().is_empty());
         }
-        assert!(SECRET_WORDS.is_match("PASSWORD"));
         assert!(TOKEN_PREFIXES.is_match("AKIA"));
     }
 }

@@ -94,10 +94,22 @@ fn is_icon(c: char) -> bool {
         || (0x1F000..=0x1FAFF).contains(&u) && !(0x1F3FB..=0x1F3FF).contains(&u)
 }
 
+/// spaCy's `URL_MATCH`: optional scheme, optional `user[:pass]@`, a dotted
+/// host whose last label is 2+ lowercase letters (or a dotted IPv4), optional
+/// port and path. Code like `os.path` and `java.base/java.io.File` matches
+/// too, and spaCy keeps those whole as well.
+static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r"^(?:[\w+\-.]{2,}://)?(?:\S+(?::\S*)?@)?",
+        r"(?:(?:[1-9]\d?|1\d\d|2[01]\d|22[0-3])(?:\.(?:1?\d{1,2}|2[0-4]\d|25[0-5])){2}(?:\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4]))",
+        r"|(?:(?:[A-Za-z0-9\x{a1}-\x{ffff}][A-Za-z0-9\x{a1}-\x{ffff}_-]{0,62})?[A-Za-z0-9\x{a1}-\x{ffff}]\.)+\p{Ll}{2,63})",
+        r"(?::\d{2,5})?(?:[/?#]\S*)?$",
+    ))
+    .unwrap_or_else(|e| panic!("invalid built-in URL pattern: {e}"))
+});
+
 fn is_url(s: &str) -> bool {
-    let lower_starts = |p: &str| s.len() > p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
-    (lower_starts("http://") || lower_starts("https://") || lower_starts("ftp://") || lower_starts("www."))
-        && s.len() > 8
+    s.len() >= 4 && s.contains('.') && URL.is_match(s)
 }
 
 fn first_char(s: &str) -> Option<char> {
@@ -169,7 +181,7 @@ fn suffix_len(s: &str) -> usize {
             if b.is_lowercase()
                 || uncased
                 || b.is_ascii_digit()
-                || matches!(b, '%' | '²' | '-' | '+')
+                || matches!(b, '%' | '²' | '-' | '+' | '|')
                 || is_punct_or_quote(b)
                 || two_upper
             {
@@ -423,7 +435,10 @@ pub fn words(text: &str) -> Vec<&str> {
         let plain = b.iter().all(u8::is_ascii_alphanumeric)
             && (b.last().is_some_and(u8::is_ascii_digit) || !b.iter().any(u8::is_ascii_digit));
         if plain {
-            out.push(chunk);
+            match exception(chunk) {
+                Some(pieces) => push_pieces(chunk, pieces, &mut out),
+                None => out.push(chunk),
+            }
         } else {
             let base = out.len();
             tokenize_chunk(chunk, &mut out, &mut suffixes);
