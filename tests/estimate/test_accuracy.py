@@ -58,6 +58,8 @@ def _case_id(case: tuple[str, dict[str, Any]]) -> str:
     parts = [family, k.get("method", "full"), k.get("precision", "fp32"), f"b{k['batch_size']}s{k['seq_len']}"]
     if k.get("method") in ("lora", "dora", "qlora"):
         parts.append(f"r{k.get('rank', 8)}")
+        if k["lora_dropout"]:
+            parts.append(f"dropout{k['lora_dropout']}")
     if k.get("method") == "qlora":
         parts.append(f"{k.get('bits', 4)}bit")
     if k.get("method") == "dpo":

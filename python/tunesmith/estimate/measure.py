@@ -21,7 +21,9 @@ the static components (weights, trainable parameters, gradients, optimizer state
   the allocated tensors).
 
 The optimizer state is created before the tracked step (one step on zero gradients), so the tracked
-step is a steady-state step, not the first one.
+step is a steady-state step, not the first one. Python's cycle collector is off during the step
+(garbage collected first), so tensors left in reference cycles count until the step ends and every
+run of a config gives the same bytes.
 
 torch, transformers and peft are imported inside the functions: ``import tunesmith`` stays light.
 """
@@ -830,6 +832,26 @@ def _tracker_class() -> type:
     return StepTracker
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Collect garbage first, then keep Python's cycle collector off for the step.
+
+    Some modules (PEFT's DoRA) leave tensors in reference cycles; when the collector frees them depends
+    on unrelated allocation counts, which would make the peak vary from run to run. With the collector
+    off they live until the step ends: the deterministic upper bound of what it may leave alive.
+    """
+    import gc
+
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _unique_storage_bytes(tensors: list[Any]) -> int:
     from torch.distributed._tools.common_utils import get_untyped_storages
 
@@ -885,7 +907,7 @@ def _run_tracked_step(
 
     start = tracker.current()
     start_total = tracker.current_total()
-    with prof_ctx as prof, tracker:
+    with _no_cyclic_gc(), prof_ctx as prof, tracker:
         tracker.phase = "forward"
         tracker._update_peak_stats(None)
         loss = job.loss(batch)
