@@ -113,7 +113,8 @@ def test_8bit_adamw_is_2_03_bytes_per_param() -> None:
 
 def test_qlora_weights_are_about_half_a_byte_per_quantized_param() -> None:
     e = estimate("llama-2-7b", method="qlora", bits=4)
-    assert 3.5e9 < e.weights_bytes < 4.3e9
+    # 6.48 B quantized values at ½ B + block scales, and the embeddings and head upcast to fp32
+    assert 4.3e9 < e.weights_bytes < 4.5e9
     assert e.quant_state_bytes > 0
     e8 = estimate("llama-2-7b", method="qlora", bits=8)
     assert e8.weights_bytes > e.weights_bytes

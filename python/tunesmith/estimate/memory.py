@@ -154,6 +154,68 @@ def _split_trainable(
     return n, 0, layers * 4, layers * (2 * (h + m) + m + h), 0
 
 
+def _full_tensor_sizes(shape: ModelShape) -> list[int]:
+    """numel of every parameter tensor of the transformers model (full fine-tuning)."""
+    sizes = [shape.vocab * shape.hidden]
+    if shape.family == "gpt2":
+        sizes.append(shape.embed_params - shape.vocab * shape.hidden)
+    per_layer: list[int] = []
+    for lin in shape.layer_linears:
+        per_layer.append(lin.in_features * lin.out_features)
+        if lin.bias:
+            per_layer.append(lin.out_features)
+    for _, n in shape.layer_other:
+        per_layer.extend([n // 2, n // 2] if shape.norm == "layer" else [n])
+    sizes += per_layer * shape.layers
+    sizes += [shape.hidden, shape.hidden] if shape.norm == "layer" else [shape.final_norm_params]
+    if not shape.tied:
+        sizes.append(shape.vocab * shape.hidden)
+    return sizes
+
+
+def _adam8_tensor_bytes(n: float) -> float:
+    """bitsandbytes 8-bit Adam state of one tensor: two uint8 states + an fp32 absmax per 256 values,
+    or two fp32 states below ``min_8bit_size`` = 4096 values."""
+    return 2.0 * n + 8.0 * math.ceil(n / 256.0) if n >= 4096.0 else 8.0 * n
+
+
+def _adam8_split(shape: ModelShape, method: str, *, target_modules: Any, num_virtual_tokens: int,
+                 adapter_reduction: int) -> tuple[float, list[tuple[int, int]]]:
+    """8-bit AdamW state: ``(bytes of rank-independent tensors, [(d, count)] of LoRA tensors of r·d values)``."""
+    h, layers = shape.hidden, shape.layers
+    if method in ("full", "dpo", "distillation", "rlhf"):
+        return sum(_adam8_tensor_bytes(n) for n in _full_tensor_sizes(shape)), []
+    if method in ("lora", "dora", "qlora"):
+        linears, special = _lora_targets(shape, target_modules)
+        dims: dict[int, int] = {}
+        fixed = 0.0
+        for lin in linears:
+            dims[lin.in_features] = dims.get(lin.in_features, 0) + layers
+            dims[lin.out_features] = dims.get(lin.out_features, 0) + layers
+            if method == "dora":
+                fixed += layers * _adam8_tensor_bytes(lin.out_features)
+        for _name in special:
+            dims[shape.vocab] = dims.get(shape.vocab, 0) + 1
+            dims[h] = dims.get(h, 0) + 1
+        return fixed, sorted(dims.items())
+    if method == "ia3":
+        targets, feedforward = shape.ia3_targets()
+        total = 0.0
+        for t in targets:
+            lin = shape.linear(t)
+            if lin is not None:
+                total += layers * _adam8_tensor_bytes(lin.in_features if t in feedforward else lin.out_features)
+        return total, []
+    if method in ("prefix", "prompt"):
+        fixed, *_ = _split_trainable(shape, method, num_virtual_tokens=num_virtual_tokens)
+        return _adam8_tensor_bytes(fixed), []
+    m = max(1, h // adapter_reduction)
+    return layers * sum(_adam8_tensor_bytes(n) for n in (h * m, m, m * h, h)), []
+
+
+_A8_PAIRS = 6
+
+
 def _has_kv_heads_key(shape: ModelShape) -> bool:
     return shape.family not in ("gpt2", "gpt_neox", "falcon")
 
@@ -257,6 +319,8 @@ _PLAN_FIELDS = (
     "layer_params", "lora_targets", "lora_extra_act", "virtual_tokens", "buffers",
     "act_l_sdpa2", "act_l_eager2", "act_l_eager2_s", "act_l_sdpa4", "act_l_eager4", "act_l_eager4_s",
     "act_o_sdpa2", "act_o_eager2", "act_o_eager2_s", "act_o_sdpa4", "act_o_eager4", "act_o_eager4_s",
+    "a8_fixed", "a8_d1", "a8_c1", "a8_d2", "a8_c2", "a8_d3", "a8_c3", "a8_d4", "a8_c4", "a8_d5", "a8_c5",
+    "a8_d6", "a8_c6",
 )
 # method codes the Rust mirror switches on
 _METHOD_CODE = {m: i for i, m in enumerate(METHODS)}
@@ -302,6 +366,19 @@ class Plan:
     act_o_sdpa4: float
     act_o_eager4: float
     act_o_eager4_s: float
+    a8_fixed: float = 0.0
+    a8_d1: float = 0.0
+    a8_c1: float = 0.0
+    a8_d2: float = 0.0
+    a8_c2: float = 0.0
+    a8_d3: float = 0.0
+    a8_c3: float = 0.0
+    a8_d4: float = 0.0
+    a8_c4: float = 0.0
+    a8_d5: float = 0.0
+    a8_c5: float = 0.0
+    a8_d6: float = 0.0
+    a8_c6: float = 0.0
 
     def as_list(self) -> list[float]:
         return [float(getattr(self, f)) for f in _PLAN_FIELDS]
@@ -360,7 +437,7 @@ def make_plan(
 
     if method in ("full", "dpo", "distillation", "rlhf") and not lora_like:
         mode = "full"
-    elif lora_like or method == "adapter":
+    elif lora_like:
         mode = "lora"
     elif method == "ia3":
         mode = "ia3"
@@ -390,6 +467,11 @@ def make_plan(
         coeffs[3] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
         coeffs[4] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
 
+    if method == "adapter":
+        # each adapter keeps its input (h), the bottleneck before and after the activation (2m)
+        m_width = max(1, shape.hidden // adapter_reduction)
+        for i, bytes_per in ((0, 2.0), (1, 2.0), (3, 4.0), (4, 4.0)):
+            coeffs[i] += bytes_per * (shape.hidden + 2 * m_width)
     if method == "qlora":
         # bitsandbytes layers cast their fp32 input to the compute dtype and keep it (and, for LLM.int8,
         # its int8 copy and row scales) for backward: bytes per token per input feature of every quantized
@@ -399,6 +481,17 @@ def make_plan(
         coeffs[3] += extra
         coeffs[4] += extra
 
+    a8_fixed, a8_dims = _adam8_split(shape, split_method, target_modules=target_modules,
+                                     num_virtual_tokens=num_virtual_tokens, adapter_reduction=adapter_reduction)
+    if method == "rlhf":
+        a8_fixed += sum(_adam8_tensor_bytes(n) for n in _full_tensor_sizes(value or reward or shape))
+    a8_fixed += 2048.0  # the two 256-entry fp32 quantization maps of the optimizer
+    if len(a8_dims) > _A8_PAIRS:
+        raise ArgumentError(f"target_modules: more than {_A8_PAIRS} distinct adapter widths are not supported")
+    a8_pairs: list[float] = []
+    for d, c in a8_dims + [(0, 0)] * (_A8_PAIRS - len(a8_dims)):
+        a8_pairs += [float(d), float(c)]
+
     buffers = shape.head_dim * 4 if shape.family not in ("gpt2",) else 0
     return Plan(
         _METHOD_CODE[method], float(shape.num_params), float(fixed), float(per_rank), float(tensors),
@@ -406,7 +499,7 @@ def make_plan(
         float(quant[1]), float(quant[2]), float(extra_frozen), float(extra_train), float(extra_tensors),
         float(shape.hidden), float(shape.layers), float(shape.vocab), float(shape.intermediate),
         float(shape.layer_params), n_targets, float(extra_act), float(num_virtual_tokens if method in (
-            "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs],
+            "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs], float(a8_fixed), *a8_pairs,
     )
 
 
@@ -477,11 +570,14 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     if opt in (0, 2):
         opt_b = 2.0 * trainable_b + 4.0 * tensors
     elif opt in (1, 5):
-        opt_b = 2.0 * all_train + 8.0 * math.ceil(all_train / 256.0) + 2048.0
+        opt_b = p.a8_fixed
+        for d, c in ((p.a8_d1, p.a8_c1), (p.a8_d2, p.a8_c2), (p.a8_d3, p.a8_c3), (p.a8_d4, p.a8_c4),
+                     (p.a8_d5, p.a8_c5), (p.a8_d6, p.a8_c6)):
+            opt_b = opt_b + c * _adam8_tensor_bytes(rank * d)
     elif opt == 3:
         opt_b = 0.0
     else:
-        opt_b = (p.af_fixed + rank * p.af_per_rank) * tdt
+        opt_b = (p.af_fixed + rank * p.af_per_rank) * tdt + 4.0 * tensors
     largest = (p.largest_fixed + rank * p.largest_per_rank) * tdt
     if opt == 0 and j.adamw_impl == 0:
         step_temp = trainable_b
@@ -784,12 +880,6 @@ def estimate(
         raise UnsupportedError(
             "method='prefix' with gradient_checkpointing=True: PEFT refuses it "
             "(\"PREFIX_TUNING does not work with gradient checkpointing.\")"
-        )
-    if sharding in ("zero2", "zero3", "fsdp") and optimizer in ("adamw8bit", "paged_adamw8bit", "paged_adamw") \
-            and num_devices > 1 and sharding != "fsdp":
-        raise UnsupportedError(
-            f"optimizer={optimizer!r} with sharding={sharding!r}: DeepSpeed ZeRO partitions only its own "
-            "optimizers (bitsandbytes' paged/8-bit states are not sharded); use fsdp or adamw"
         )
     if num_devices == 1 and sharding not in ("none", "ddp"):
         sharding_eff = "none"

@@ -80,7 +80,9 @@ def _column(np: Any, name: str, values: Any) -> Any:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _one_method(np: Any, shape: Any, method: str, cols: dict[str, Any], static: Mapping[str, Any]) -> dict[str, Any]:
+def _one_method(
+    np: Any, shape: Any, method: str, cols: dict[str, Any], static: Mapping[str, Any], mask: int
+) -> dict[str, Any]:
     from tunesmith import _core
 
     plan = make_plan(shape, method, **static)
@@ -97,9 +99,9 @@ def _one_method(np: Any, shape: Any, method: str, cols: dict[str, Any], static: 
     out = _core.estimate_memory_columns(
         plan.as_list(), cols["batch_size"], cols["seq_len"], rank, cols["gradient_checkpointing"],
         cols["attn_implementation"], cols["precision"], cols["optimizer"], cols["adamw_impl"],
-        cols["num_devices"], cols["sharding"], cols["grad_accum"],
+        cols["num_devices"], cols["sharding"], cols["grad_accum"], mask,
     )
-    return dict(zip(_OUT_FIELDS, out, strict=True))
+    return {f: c for f, c in zip(_OUT_FIELDS, out, strict=True) if c is not None}
 
 
 def sweep(
@@ -117,6 +119,7 @@ def sweep(
     adapter_reduction: int = 16,
     dpo_policy: str = "full",
     lora_dropout: float = 0.0,
+    outputs: str | list[str] = "all",
     **columns: Any,
 ) -> Any:
     """Estimate every row of job columns (or of the cartesian product ``grid``).
@@ -127,10 +130,13 @@ def sweep(
         grid: ``{knob: values}`` for knobs of :data:`SWEEPABLE`; their cartesian product is swept.
         device: adds ``overhead_bytes``, ``total_bytes`` and a ``fits`` column against its memory.
         output: ``numpy`` (dict of arrays), ``pyarrow``, ``pandas`` or ``polars``.
+        outputs: ``"all"``, ``"peak"`` (``peak_bytes`` and ``peak_phase``) or a list of output fields.
+            Every row is fully estimated either way; fewer columns means less fresh memory to write,
+            which is what bounds the row rate.
         **columns: knobs of :data:`SWEEPABLE` as scalars or 1-D columns (broadcast together).
 
     Returns:
-        The input knobs and ``weights_bytes`` … ``peak_bytes``, ``peak_phase`` (0 forward, 1 backward,
+        The knobs given as columns (scalars are not repeated) and ``weights_bytes`` … ``peak_bytes``, ``peak_phase`` (0 forward, 1 backward,
         2 optimizer step) as columns.
     """
     import numpy as np
@@ -152,25 +158,39 @@ def sweep(
         for i, k in enumerate(keys):
             columns[k] = np.array([c[i] for c in combos]) if combos else np.array([], dtype="int64")
     methods = [_choice("method", m, METHODS, _METHOD_ALIASES) for m in methods]
+    if outputs == "all":
+        wanted = list(_OUT_FIELDS)
+    elif outputs == "peak":
+        wanted = ["peak_bytes", "peak_phase"]
+    else:
+        wanted = [outputs] if isinstance(outputs, str) else list(outputs)
+        bad = [f for f in wanted if f not in _OUT_FIELDS]
+        if bad:
+            raise ArgumentError(f"outputs: {', '.join(bad)} unknown; valid choices: all, peak, {', '.join(_OUT_FIELDS)}")
+    if "peak_bytes" not in wanted:
+        wanted.append("peak_bytes")
+    mask = sum(1 << _OUT_FIELDS.index(f) for f in wanted)
     shape = resolve_model(model)
     cols = {name: _column(np, name, columns.get(name, SWEEPABLE[name][2])) for name in SWEEPABLE}
-    n = max(len(c) for c in cols.values())
+    n = 0 if any(len(c) == 0 for c in cols.values()) else max(len(c) for c in cols.values())
     for name, c in cols.items():
         if len(c) not in (1, n):
             raise ArgumentError(f"cannot broadcast {name} of length {len(c)} against length {n}")
     static = dict(target_modules=target_modules, bits=bits, quant_type=quant_type, double_quant=double_quant,
                   num_virtual_tokens=num_virtual_tokens, adapter_reduction=adapter_reduction,
                   dpo_policy=dpo_policy, lora_dropout=lora_dropout)
-    parts = [_one_method(np, shape, m, cols, static) for m in methods]
+    parts = [_one_method(np, shape, m, cols, static, mask) for m in methods]
     result: dict[str, Any] = {}
     if len(methods) > 1:
         result["method"] = np.repeat(np.array(methods), n)
     for name, c in cols.items():
-        full = np.broadcast_to(c, (n,)) if len(c) == 1 else c
-        result[name] = np.tile(full, len(methods)) if len(methods) > 1 else np.array(full)
+        if len(c) == n and (n > 1 or name in columns):
+            result[name] = np.tile(c, len(methods)) if len(methods) > 1 else c
     for field in _OUT_FIELDS:
-        result[field] = parts[0][field] if len(parts) == 1 else np.concatenate([p[field] for p in parts])
-    result["peak_phase"] = result["peak_phase"].astype("uint8")
+        if field in parts[0]:
+            result[field] = parts[0][field] if len(parts) == 1 else np.concatenate([p[field] for p in parts])
+    if "peak_phase" in result:
+        result["peak_phase"] = result["peak_phase"].astype("uint8")
     if device is not None:
         from tunesmith.estimate.hardware import get_device
 

@@ -2,7 +2,7 @@
 //! memory grows with batch and sequence, sharding divides the states, checkpointing lowers the peak.
 
 use proptest::prelude::*;
-use tunesmith_core::estimate::memory::{evaluate, sweep, Job, JobColumns, Plan, OUT_LEN};
+use tunesmith_core::estimate::memory::{evaluate, sweep, Job, JobColumns, Plan, ALL_OUTPUTS, OUT_LEN};
 
 /// A Llama-3-8B-like plan (as `make_plan` builds it) with LoRA or full fine-tuning.
 fn plan(lora: bool) -> Plan {
@@ -116,7 +116,7 @@ fn sweep_equals_scalar_calls_bit_for_bit() {
         sharding: &[0],
         grad_accum: &[1],
     };
-    let out = sweep(&p, &cols).expect("valid columns");
+    let out = sweep(&p, &cols, ALL_OUTPUTS).expect("valid columns");
     assert_eq!(out.len(), OUT_LEN);
     for i in (0..n).step_by(997) {
         let e = evaluate(
@@ -127,7 +127,7 @@ fn sweep_equals_scalar_calls_bit_for_bit() {
         assert_eq!(out[5][i].to_bits(), e.activations.to_bits());
     }
     let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-    let again = serial.install(|| sweep(&p, &cols)).expect("valid columns");
+    let again = serial.install(|| sweep(&p, &cols, ALL_OUTPUTS)).expect("valid columns");
     assert_eq!(out, again);
 }
 
@@ -146,6 +146,34 @@ fn broadcast_errors_name_the_column() {
         sharding: &[0],
         grad_accum: &[1],
     };
-    let err = sweep(&plan(true), &cols).expect_err("lengths differ").to_string();
+    let err = sweep(&plan(true), &cols, ALL_OUTPUTS).expect_err("lengths differ").to_string();
     assert!(err.contains("seq_len"), "{err}");
+}
+
+#[test]
+#[ignore = "timing: cargo test --release -p tunesmith-core --test memory -- --ignored --nocapture"]
+fn sweep_rate() {
+    let p = plan(true);
+    let n = 10_000_000usize;
+    let batch: Vec<u32> = (0..n as u64).map(|i| 1 + u32::try_from(i % 64).unwrap_or(0)).collect();
+    let seq: Vec<u32> = (0..n as u64).map(|i| 128 + u32::try_from(i * 7 % 16_000).unwrap_or(0)).collect();
+    let cols = JobColumns {
+        batch_size: &batch,
+        seq_len: &seq,
+        rank: &[16],
+        checkpointing: &[0],
+        attention: &[0],
+        precision: &[1],
+        optimizer: &[0],
+        adamw_impl: &[0],
+        num_devices: &[1],
+        sharding: &[0],
+        grad_accum: &[1],
+    };
+    for (name, mask) in [("all 14 columns", ALL_OUTPUTS), ("peak + phase", (1 << 12) | (1 << 13))] {
+        let t = std::time::Instant::now();
+        let out = sweep(&p, &cols, mask).expect("valid");
+        let dt = t.elapsed().as_secs_f64();
+        println!("{name}: {} rows in {dt:.3} s = {:.1} M/s", out[12].len(), n as f64 / dt / 1e6);
+    }
 }

@@ -9,8 +9,8 @@ use crate::gil::detached;
 
 /// The estimator over job columns for one model plan (`memory.make_plan(...).as_list()`).
 ///
-/// Returns the output columns in `memory._OUT_FIELDS` order. Each column is of length 1
-/// (broadcast) or the common length.
+/// Returns the output columns in `memory._OUT_FIELDS` order (`None` where the bit of `outputs`
+/// is clear). Each input column is of length 1 (broadcast) or the common length.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn estimate_memory_columns<'py>(
@@ -27,7 +27,8 @@ fn estimate_memory_columns<'py>(
     num_devices: PyReadonlyArray1<'py, u32>,
     sharding: PyReadonlyArray1<'py, u8>,
     grad_accum: PyReadonlyArray1<'py, u32>,
-) -> PyResult<Vec<Bound<'py, PyArray1<f64>>>> {
+    outputs: u32,
+) -> PyResult<Vec<Option<Bound<'py, PyArray1<f64>>>>> {
     let plan = Plan::from_slice(&plan).map_err(|e| to_pyerr(py, e))?;
     let cols = JobColumns {
         batch_size: batch_size.as_slice()?,
@@ -42,8 +43,12 @@ fn estimate_memory_columns<'py>(
         sharding: sharding.as_slice()?,
         grad_accum: grad_accum.as_slice()?,
     };
-    let out = detached(py, || memory::sweep(&plan, &cols)).map_err(|e| to_pyerr(py, e))?;
-    Ok(out.into_iter().map(|c| c.into_pyarray(py)).collect())
+    let out = detached(py, || memory::sweep(&plan, &cols, outputs)).map_err(|e| to_pyerr(py, e))?;
+    Ok(out
+        .into_iter()
+        .enumerate()
+        .map(|(k, c)| (outputs & (1 << k) != 0).then(|| c.into_pyarray(py)))
+        .collect())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

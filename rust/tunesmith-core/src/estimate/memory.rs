@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::parallel::{at, broadcast_len, zeroed_f64_column, CHUNK_ROWS};
+use crate::parallel::{at, broadcast_len, CHUNK_ROWS};
 use crate::CoreError;
 
 /// Model + method reduced to numbers (field order = `_PLAN_FIELDS` in `memory.py`).
@@ -50,10 +50,14 @@ pub struct Plan {
     pub act_o_sdpa4: f64,
     pub act_o_eager4: f64,
     pub act_o_eager4_s: f64,
+    /// 8-bit AdamW state of the rank-independent trainable tensors (maps included).
+    pub a8_fixed: f64,
+    /// `(d, count)`: LoRA tensors of `rank · d` values, for 8-bit AdamW's per-tensor layout.
+    pub a8_pairs: [(f64, f64); 6],
 }
 
 /// Number of fields of [`Plan`].
-pub const PLAN_LEN: usize = 36;
+pub const PLAN_LEN: usize = 49;
 
 impl Plan {
     /// From the field values in declaration order.
@@ -104,7 +108,25 @@ impl Plan {
             act_o_sdpa4: v[33],
             act_o_eager4: v[34],
             act_o_eager4_s: v[35],
+            a8_fixed: v[36],
+            a8_pairs: [
+                (v[37], v[38]),
+                (v[39], v[40]),
+                (v[41], v[42]),
+                (v[43], v[44]),
+                (v[45], v[46]),
+                (v[47], v[48]),
+            ],
         })
+    }
+}
+
+/// bitsandbytes 8-bit Adam state of one tensor of `n` values (fp32 below 4096 values).
+fn adam8_tensor_bytes(n: f64) -> f64 {
+    if n >= 4096.0 {
+        2.0 * n + 8.0 * (n / 256.0).ceil()
+    } else {
+        8.0 * n
     }
 }
 
@@ -249,9 +271,15 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     let opt = j.optimizer;
     let mut opt_b = match opt {
         0 | 2 => 2.0 * trainable_b + 4.0 * tensors,
-        1 | 5 => 2.0 * all_train + 8.0 * (all_train / 256.0).ceil() + 2048.0,
+        1 | 5 => {
+            let mut b = p.a8_fixed;
+            for (d, c) in p.a8_pairs {
+                b += c * adam8_tensor_bytes(rank * d);
+            }
+            b
+        }
         3 => 0.0,
-        _ => (p.af_fixed + rank * p.af_per_rank) * tdt,
+        _ => (p.af_fixed + rank * p.af_per_rank) * tdt + 4.0 * tensors,
     };
     let largest = (p.largest_fixed + rank * p.largest_per_rank) * tdt;
     let mut step_temp = if opt == 0 && j.adamw_impl == 0 {
@@ -418,34 +446,61 @@ impl JobColumns<'_> {
 }
 
 /// [`evaluate`] over columns: `OUT_LEN` row-aligned output columns in [`Breakdown`] field order.
-pub fn sweep(plan: &Plan, cols: &JobColumns<'_>) -> Result<Vec<Vec<f64>>, CoreError> {
+///
+/// Only the columns whose bit is set in `outputs` (bit `k` = field `k`) are written; the others come
+/// back empty. Every row is fully evaluated either way: writing fresh output memory (page faults and
+/// the kernel zeroing pages), not the arithmetic, bounds the row rate, so callers that want only
+/// the peak ask only for it.
+pub fn sweep(plan: &Plan, cols: &JobColumns<'_>, outputs: u32) -> Result<Vec<Vec<f64>>, CoreError> {
     let n = cols.len()?;
     cols.validate(n)?;
-    // Row-major scratch per chunk, then scattered into columns: one pass, cache-friendly.
-    let mut out: Vec<Vec<f64>> = (0..OUT_LEN).map(|_| zeroed_f64_column(n)).collect();
-    let mut slices: Vec<Vec<&mut [f64]>> = Vec::new();
+    let selected: Vec<usize> = (0..OUT_LEN).filter(|k| outputs & (1 << k) != 0).collect();
+    // Plain zeroed vectors: `parallel::zeroed_f64_column`'s huge-page advice made first-touch faults
+    // 4-6x slower on these shared VMs under memory pressure (direct compaction).
+    let mut out: Vec<Vec<f64>> = (0..OUT_LEN)
+        .map(|k| if selected.contains(&k) { vec![0.0; n] } else { Vec::new() })
+        .collect();
+    let mut chunks: Vec<Vec<&mut [f64]>> = Vec::new();
     {
-        let mut iters: Vec<_> = out.iter_mut().map(|c| c.chunks_mut(CHUNK_ROWS)).collect();
-        loop {
-            let chunk: Vec<&mut [f64]> = iters.iter_mut().filter_map(Iterator::next).collect();
-            if chunk.len() < OUT_LEN {
-                break;
+        let mut iters: Vec<_> = out
+            .iter_mut()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.chunks_mut(CHUNK_ROWS))
+            .collect();
+        if !iters.is_empty() {
+            loop {
+                let chunk: Vec<&mut [f64]> = iters.iter_mut().filter_map(Iterator::next).collect();
+                if chunk.len() < selected.len() {
+                    break;
+                }
+                chunks.push(chunk);
             }
-            slices.push(chunk);
         }
     }
-    slices.par_iter_mut().enumerate().for_each(|(c, chunk)| {
+    if chunks.is_empty() {
+        // No column requested: still evaluate (the caller may be timing), write nothing.
+        let checksum: f64 = (0..n)
+            .into_par_iter()
+            .map(|i| evaluate(plan, &cols.row(i)).peak)
+            .sum();
+        std::hint::black_box(checksum);
+        return Ok(out);
+    }
+    chunks.par_iter_mut().enumerate().for_each(|(c, chunk)| {
         let start = c * CHUNK_ROWS;
         let rows = chunk[0].len();
         for j in 0..rows {
             let values = evaluate(plan, &cols.row(start + j)).as_array();
-            for (col, v) in chunk.iter_mut().zip(values) {
-                col[j] = v;
+            for (col, k) in chunk.iter_mut().zip(&selected) {
+                col[j] = values[*k];
             }
         }
     });
     Ok(out)
 }
+
+/// Bit mask selecting every output column of [`sweep`].
+pub const ALL_OUTPUTS: u32 = (1 << OUT_LEN) - 1;
 
 #[cfg(test)]
 mod tests {
@@ -494,7 +549,7 @@ mod tests {
             sharding: &[0],
             grad_accum: &[1],
         };
-        let out = sweep(&p, &cols).unwrap_or_default();
+        let out = sweep(&p, &cols, ALL_OUTPUTS).unwrap_or_default();
         for (i, b) in batch.iter().enumerate() {
             let e = evaluate(&p, &Job { batch_size: *b, seq_len: 2048, checkpointing: 1, ..Job::default() });
             assert_eq!(out[12][i].to_bits(), e.peak.to_bits());
@@ -516,7 +571,7 @@ mod tests {
             sharding: &[0],
             grad_accum: &[1],
         };
-        let err = sweep(&plan(), &cols).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = sweep(&plan(), &cols, ALL_OUTPUTS).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.starts_with("batch_size"), "{err}");
     }
 }
