@@ -69,8 +69,28 @@ static EXCEPTION_MAP: LazyLock<HashMap<&'static str, &'static [&'static str], Fx
 /// Longest key of the exception table, in bytes.
 const MAX_EXCEPTION_LEN: usize = 40;
 
+/// For each ASCII first byte and each last byte: a bit per key length (up to
+/// 31 bytes) that some exception key has. Nearly every word fails this test,
+/// which is far cheaper than hashing it into the table.
+static EXCEPTION_SHAPES: LazyLock<([u32; 128], [u32; 128])> = LazyLock::new(|| {
+    let (mut first, mut last) = ([0u32; 128], [0u32; 128]);
+    for (key, _) in EXCEPTIONS {
+        let b = key.as_bytes();
+        let bit = 1u32 << b.len().min(31);
+        first[usize::from(b[0] & 0x7f)] |= bit;
+        last[usize::from(b[b.len() - 1] & 0x7f)] |= bit;
+    }
+    (first, last)
+});
+
 fn exception(s: &str) -> Option<&'static [&'static str]> {
-    if s.len() > MAX_EXCEPTION_LEN {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > MAX_EXCEPTION_LEN {
+        return None;
+    }
+    let bit = 1u32 << b.len().min(31);
+    let (first, last) = &*EXCEPTION_SHAPES;
+    if first[usize::from(b[0] & 0x7f)] & bit == 0 || last[usize::from(b[b.len() - 1] & 0x7f)] & bit == 0 {
         return None;
     }
     EXCEPTION_MAP.get(s).copied()
