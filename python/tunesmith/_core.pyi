@@ -203,7 +203,8 @@ def estimate_memory_columns(
     num_devices: npt.NDArray[np.uint32],
     sharding: npt.NDArray[np.uint8],
     grad_accum: npt.NDArray[np.uint32],
-) -> list[npt.NDArray[np.float64]]: ...
+    outputs: int,
+) -> list[npt.NDArray[np.float64] | None]: ...
 
 # --- end estimator ---
 
