@@ -384,7 +384,22 @@ impl Pipeline {
             a.pii = counts;
             return a;
         }
-        let hash = if cfg.exact_dedup { content_hash(&normalized) } else { 0 };
+        let hash = match (cfg.exact_dedup, shape) {
+            (false, _) => 0,
+            (true, RecordShape::Instruction) => {
+                // A missing `input` hashes like an empty one, as in the seed guide.
+                let mut parts = [""; 3];
+                for (role, value) in roles.iter().zip(&normalized) {
+                    match role {
+                        FieldRole::Instruction => parts[0] = value,
+                        FieldRole::Input => parts[1] = value,
+                        _ => parts[2] = value,
+                    }
+                }
+                content_hash(&parts)
+            }
+            (true, _) => content_hash(&normalized),
+        };
         let (signature, band_keys) = match (&self.hasher, &self.bands) {
             (Some(h), Some(b)) => {
                 let sig = h.signature(&join_fields(&normalized));
@@ -676,5 +691,23 @@ mod tests {
         let r = p.report();
         assert!(r.balanced());
         assert_eq!(r.pii_by_kind.get("EMAIL"), Some(&1));
+    }
+
+    #[test]
+    fn missing_input_hashes_like_empty_input() {
+        let dir = std::env::temp_dir().join(format!("tunesmith-pipe-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("inst.jsonl");
+        let out = "The capital of France is Paris, on the Seine.";
+        std::fs::write(
+            &src,
+            format!(
+                "{{\"instruction\": \"Name the capital of France.\", \"output\": \"{out}\"}}\n{{\"instruction\": \"Name the capital of France.\", \"input\": \"\", \"output\": \"{out}\"}}\n"
+            ),
+        )
+        .unwrap();
+        let mut p = Pipeline::new(plain()).unwrap();
+        let r = p.run_files(&[src], &Outputs::default(), &mut |_| Ok(())).unwrap();
+        assert_eq!(r.removed_by_reason.get("exact_duplicate"), Some(&1));
     }
 }
