@@ -206,3 +206,18 @@ def test_import_tunesmith_stays_light():
 
     code = "import sys, tunesmith, tunesmith.clean; print(any(m in sys.modules for m in ('pydantic', 'pyarrow', 'rich', 'yaml')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_clean_file_releases_the_gil(tmp_path):
+    import threading
+
+    src = tmp_path / "c.jsonl"
+    make_corpus(3000, seed=9).write(src)
+    ticks = 0
+    th = threading.Thread(target=lambda: clean_file(src, tmp_path / "o.jsonl"))
+    th.start()
+    while th.is_alive():
+        ticks += 1
+        threading.Event().wait(0.001)
+    th.join()
+    assert ticks > 5, "the main thread could not run while the file was cleaned"

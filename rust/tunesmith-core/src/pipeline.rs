@@ -449,8 +449,16 @@ impl Pipeline {
             }
             Verdict::Reject(_) => self.report.rejected += 1,
         }
-        for (kind, n) in a.pii.nonzero() {
-            *self.report.pii_by_kind.entry(kind.name().to_string()).or_default() += n;
+        // PII is counted in the records written out (kept, or removed for PII), not in duplicates.
+        let counts_pii = match &a.verdict {
+            Verdict::Pass => true,
+            Verdict::Remove(reason) => reason == "pii",
+            Verdict::Reject(_) => false,
+        };
+        if counts_pii {
+            for (kind, n) in a.pii.nonzero() {
+                *self.report.pii_by_kind.entry(kind.name().to_string()).or_default() += n;
+            }
         }
         if let Some(target) = dup_of {
             self.dup_targets.insert(target);
@@ -673,7 +681,7 @@ mod tests {
         let texts = vec![
             base.clone(),
             base.clone(),
-            format!("mail me at jane.doe@example.com {base} and more words"),
+            "mail me at jane.doe@example.com about the garden by the river".to_string(),
             near,
             "tiny".to_string(),
         ];
@@ -686,6 +694,7 @@ mod tests {
                 duplicate_of: Some(0)
             }
         );
+        assert!(matches!(&out[2], TextOutcome::Kept(Some(t)) if t.contains("[EMAIL]")));
         assert!(matches!(&out[3], TextOutcome::Removed { reason, .. } if reason == "near_duplicate"));
         assert!(matches!(&out[4], TextOutcome::Removed { reason, .. } if reason == "too_few_chars"));
         let r = p.report();
