@@ -61,6 +61,11 @@ def run_datatrove(texts: list[str]) -> list[str]:
 
 
 def presidio_recognizers():
+    import logging
+
+    # presidio's URL helpers try to download the public suffix list; offline that
+    # only logs a long traceback before falling back to the bundled snapshot.
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         EmailRecognizer,
