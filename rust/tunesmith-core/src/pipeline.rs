@@ -253,6 +253,8 @@ pub struct Pipeline {
     dup_targets: HashSet<u64, HashBuilder>,
     report: Report,
     texts_seen: u64,
+    /// Names of the input files of the current run, by file index.
+    file_names: Vec<String>,
 }
 
 /// File index used for in-memory texts (their "line" is the 1-based position).
@@ -285,6 +287,7 @@ impl Pipeline {
             dup_targets: HashSet::default(),
             report: Report::default(),
             texts_seen: 0,
+            file_names: Vec::new(),
         })
     }
 
@@ -539,6 +542,7 @@ impl Pipeline {
         let mut kept_w = outputs.kept.as_deref().map(AtomicWriter::create).transpose()?;
         let mut removed_w = outputs.removed.as_deref().map(AtomicWriter::create).transpose()?;
         let mut rejected_w = outputs.rejected.as_deref().map(AtomicWriter::create).transpose()?;
+        self.file_names = inputs.iter().map(|p| p.display().to_string()).collect();
         for (file_idx, path) in inputs.iter().enumerate() {
             let mut reader = open_lines(path)?;
             let name = path.display().to_string();
@@ -623,7 +627,7 @@ impl Pipeline {
                         if let Some(target) = dup_of {
                             let target_file = (target >> 40) as usize;
                             head["duplicate_of"] = serde_json::json!({
-                                "file": if target_file == file_idx { name.to_string() } else { format!("#{target_file}") },
+                                "file": self.file_names.get(target_file).map_or(name, String::as_str),
                                 "line": target & ((1 << 40) - 1),
                             });
                         }
