@@ -475,8 +475,9 @@ def make_plan(
     if method == "qlora":
         # bitsandbytes layers cast their fp32 input to the compute dtype and keep it (and, for LLM.int8,
         # its int8 copy and row scales) for backward: bytes per token per input feature of every quantized
-        # linear, measured on real CPU steps (b·s 128…512).
-        per_in = 2.52 if bits == 4 else 4.43
+        # linear, fitted to steady-state real CPU steps (the first QLoRA step of a process also holds
+        # bitsandbytes' one-time tables).
+        per_in = 0.1 if bits == 4 else 1.89
         extra = per_in * sum(lin.in_features for lin in shape.layer_linears)
         coeffs[3] += extra
         coeffs[4] += extra
@@ -609,6 +610,9 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     else:
         layer = p.act_l_eager4 + p.act_l_eager4_s * s if eager else p.act_l_sdpa4
         outside = p.act_o_eager4 if eager else p.act_o_sdpa4
+    if prec in (3, 4):
+        # autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
+        layer = layer + 12.8 * p.hidden
     layer = layer + p.lora_targets * 4.0 * rank + p.lora_extra_act * (4.0 if adt == 2.0 else 0.0)
     per_layer = layer * tokens
     if j.checkpointing == 1:
@@ -618,10 +622,14 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         acts = p.layers * per_layer + outside * tokens
         work = 0.0
     logits_held = 4.0 * tokens * p.vocab
-    if m == 10:
-        logits_held = 3.0 * logits_held
     logits_fwd = logits_held + tokens * p.vocab * (adt + (4.0 if adt == 2.0 else 0.0))
     logits_bwd = logits_held + 8.0 * tokens * p.vocab
+    if m == 10:
+        # distillation: teacher logits, both temperature-scaled log-softmaxes and the KL's terms exist
+        # together at the end of forward; backward starts from four fp32 copies
+        logits_held = 3.0 * logits_held
+        logits_fwd = 11.0 * 4.0 * tokens * p.vocab
+        logits_bwd = 4.0 * 4.0 * tokens * p.vocab
     inputs = 24.0 * rows * s
 
     resident = weights + opt_b + inputs + p.buffers

@@ -317,6 +317,10 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
             if eager { p.act_o_eager4 } else { p.act_o_sdpa4 },
         )
     };
+    if prec == 3 || prec == 4 {
+        // autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
+        layer += 12.8 * p.hidden;
+    }
     layer = layer
         + p.lora_targets * 4.0 * rank
         + p.lora_extra_act * (if adt == 2.0 { 4.0 } else { 0.0 });
@@ -327,11 +331,14 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
         (p.layers * per_layer + outside * tokens, 0.0)
     };
     let mut logits_held = 4.0 * tokens * p.vocab;
+    let mut logits_fwd = logits_held + tokens * p.vocab * (adt + if adt == 2.0 { 4.0 } else { 0.0 });
+    let mut logits_bwd = logits_held + 8.0 * tokens * p.vocab;
     if m == 10.0 {
+        // distillation: teacher logits, both temperature-scaled log-softmaxes and the KL's terms
         logits_held *= 3.0;
+        logits_fwd = 11.0 * 4.0 * tokens * p.vocab;
+        logits_bwd = 4.0 * 4.0 * tokens * p.vocab;
     }
-    let logits_fwd = logits_held + tokens * p.vocab * (adt + if adt == 2.0 { 4.0 } else { 0.0 });
-    let logits_bwd = logits_held + 8.0 * tokens * p.vocab;
     let inputs = 24.0 * rows * s;
 
     let mut resident = weights + opt_b + inputs + p.buffers;
