@@ -1,7 +1,7 @@
 """PII scan + redact: tunesmith vs datatrove's PIIFormatter and presidio's pattern
 recognizers, side by side in one process, plus recall/precision on injected PII.
 
-    python benches/bench_pii.py [--corpus /tmp/clean-bench/corpus50.jsonl] [--peer-mb 8] [--presidio-mb 0.5]
+    python benches/bench_pii.py [--corpus /tmp/clean-bench/corpus50.jsonl] [--peer-mb 8] [--presidio-mb 2]
 
 Builds the corpus with ../shared/bench/make_corpus.py when it is missing (it
 writes the ground truth: injected PII with character offsets, and decoys that
@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path("/tmp/clean-bench/corpus50.jsonl"))
     ap.add_argument("--size-mb", type=int, default=50)
     ap.add_argument("--peer-mb", type=float, default=8.0, help="sample size for the datatrove comparison")
-    ap.add_argument("--presidio-mb", type=float, default=0.5, help="sample size for the presidio comparison")
+    ap.add_argument("--presidio-mb", type=float, default=2.0, help="sample size for the presidio comparison")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
