@@ -287,12 +287,14 @@ def _act_key(shape: ModelShape) -> str:
 
 
 def _activation_coefficients(shape: ModelShape, mode: str) -> list[float]:
-    """Per layer and token: ``[sdpa2, eager2, eager2_per_s, sdpa4, eager4, eager4_per_s]`` and the same
-    for the part outside the layers (embeddings, final norm, head input): 12 numbers."""
+    """Per layer and token: ``[sdpa2, eager2, eager2_per_s, sdpa4, eager4, eager4_per_s]``, the same
+    for the part outside the layers (embeddings, final norm, head input), then ``[sdpa2_per_s, sdpa4_per_s]``
+    (the math SDPA path, taken with attention dropout on CPU, keeps s² terms): 14 numbers."""
     table = _activation_table()[_act_key(shape)]
     if f"bf16/sdpa/{mode}" not in table:
         mode = "frozen"
     out: list[float] = []
+    sdpa_s: list[float] = []
     for dt in ("bf16", "fp32"):
         for attn in ("sdpa", "eager"):
             c = table[f"{dt}/{attn}/{mode}"]
@@ -300,6 +302,7 @@ def _activation_coefficients(shape: ModelShape, mode: str) -> list[float]:
             per_s = c["f"] * shape.heads
             if attn == "sdpa":
                 out.append(layer)
+                sdpa_s.append(per_s if per_s >= 0.1 else 0.0)
             else:
                 out.extend([layer, per_s])
     outside: list[float] = []
@@ -308,7 +311,7 @@ def _activation_coefficients(shape: ModelShape, mode: str) -> list[float]:
             c = table[f"{dt}/{attn}/{mode}"]
             o = c["oa"] * shape.hidden + c["oe"]
             outside.extend([o] if attn == "sdpa" else [o, 0.0])
-    return out + outside
+    return out + outside + sdpa_s
 
 
 # --------------------------------------------------------------------------------- the plan
@@ -320,7 +323,7 @@ _PLAN_FIELDS = (
     "act_l_sdpa2", "act_l_eager2", "act_l_eager2_s", "act_l_sdpa4", "act_l_eager4", "act_l_eager4_s",
     "act_o_sdpa2", "act_o_eager2", "act_o_eager2_s", "act_o_sdpa4", "act_o_eager4", "act_o_eager4_s",
     "a8_fixed", "a8_d1", "a8_c1", "a8_d2", "a8_c2", "a8_d3", "a8_c3", "a8_d4", "a8_c4", "a8_d5", "a8_c5",
-    "a8_d6", "a8_c6",
+    "a8_d6", "a8_c6", "act_l_sdpa2_s", "act_l_sdpa4_s",
 )
 # method codes the Rust mirror switches on
 _METHOD_CODE = {m: i for i, m in enumerate(METHODS)}
@@ -379,6 +382,8 @@ class Plan:
     a8_c5: float = 0.0
     a8_d6: float = 0.0
     a8_c6: float = 0.0
+    act_l_sdpa2_s: float = 0.0
+    act_l_sdpa4_s: float = 0.0
 
     def as_list(self) -> list[float]:
         return [float(getattr(self, f)) for f in _PLAN_FIELDS]
@@ -500,7 +505,8 @@ def make_plan(
         float(quant[1]), float(quant[2]), float(extra_frozen), float(extra_train), float(extra_tensors),
         float(shape.hidden), float(shape.layers), float(shape.vocab), float(shape.intermediate),
         float(shape.layer_params), n_targets, float(extra_act), float(num_virtual_tokens if method in (
-            "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs], float(a8_fixed), *a8_pairs,
+            "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs[:12]], float(a8_fixed), *a8_pairs,
+        float(coeffs[12]), float(coeffs[13]),
     )
 
 
@@ -605,10 +611,10 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
 
     eager = j.attention == 1
     if adt == 2.0:
-        layer = p.act_l_eager2 + p.act_l_eager2_s * s if eager else p.act_l_sdpa2
+        layer = p.act_l_eager2 + p.act_l_eager2_s * s if eager else p.act_l_sdpa2 + p.act_l_sdpa2_s * s
         outside = p.act_o_eager2 if eager else p.act_o_sdpa2
     else:
-        layer = p.act_l_eager4 + p.act_l_eager4_s * s if eager else p.act_l_sdpa4
+        layer = p.act_l_eager4 + p.act_l_eager4_s * s if eager else p.act_l_sdpa4 + p.act_l_sdpa4_s * s
         outside = p.act_o_eager4 if eager else p.act_o_sdpa4
     if prec in (3, 4):
         # autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs

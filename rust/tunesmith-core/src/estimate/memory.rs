@@ -54,10 +54,13 @@ pub struct Plan {
     pub a8_fixed: f64,
     /// `(d, count)`: LoRA tensors of `rank · d` values, for 8-bit AdamW's per-tensor layout.
     pub a8_pairs: [(f64, f64); 6],
+    /// Per layer, token and sequence position under SDPA's math path (attention dropout on CPU).
+    pub act_l_sdpa2_s: f64,
+    pub act_l_sdpa4_s: f64,
 }
 
 /// Number of fields of [`Plan`].
-pub const PLAN_LEN: usize = 49;
+pub const PLAN_LEN: usize = 51;
 
 impl Plan {
     /// From the field values in declaration order.
@@ -117,6 +120,8 @@ impl Plan {
                 (v[45], v[46]),
                 (v[47], v[48]),
             ],
+            act_l_sdpa2_s: v[49],
+            act_l_sdpa4_s: v[50],
         })
     }
 }
@@ -308,12 +313,12 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     let eager = j.attention == 1;
     let (mut layer, outside) = if adt == 2.0 {
         (
-            if eager { p.act_l_eager2 + p.act_l_eager2_s * s } else { p.act_l_sdpa2 },
+            if eager { p.act_l_eager2 + p.act_l_eager2_s * s } else { p.act_l_sdpa2 + p.act_l_sdpa2_s * s },
             if eager { p.act_o_eager2 } else { p.act_o_sdpa2 },
         )
     } else {
         (
-            if eager { p.act_l_eager4 + p.act_l_eager4_s * s } else { p.act_l_sdpa4 },
+            if eager { p.act_l_eager4 + p.act_l_eager4_s * s } else { p.act_l_sdpa4 + p.act_l_sdpa4_s * s },
             if eager { p.act_o_eager4 } else { p.act_o_sdpa4 },
         )
     };
