@@ -473,10 +473,21 @@ def make_plan(
         coeffs[4] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
 
     if method == "adapter":
-        # each adapter keeps its input (h), the bottleneck before and after the activation (2m)
+        # Nothing before the first adapter (after layer 0's MLP) needs a gradient, so layer 0 keeps no
+        # activations; each adapter keeps its input (h) and the bottleneck before and after the activation (2m).
         m_width = max(1, shape.hidden // adapter_reduction)
+        kept = (shape.layers - 1) / shape.layers
         for i, bytes_per in ((0, 2.0), (1, 2.0), (3, 4.0), (4, 4.0)):
-            coeffs[i] += bytes_per * (shape.hidden + 2 * m_width)
+            coeffs[i] = coeffs[i] * kept + bytes_per * (shape.hidden + 2 * m_width)
+        coeffs[2] *= kept
+        coeffs[5] *= kept
+        coeffs[12] *= kept
+        coeffs[13] *= kept
+    if method == "dora":
+        # DoRA keeps the base and LoRA outputs (fp32) of every adapted layer for the magnitude scaling
+        dora_out = 8.0 * sum(lin.out_features for lin in _lora_targets(shape, target_modules)[0])
+        for i in (0, 1, 3, 4):
+            coeffs[i] += dora_out
     if method == "qlora":
         # bitsandbytes layers cast their fp32 input to the compute dtype and keep it (and, for LLM.int8,
         # its int8 copy and row scales) for backward: bytes per token per input feature of every quantized
