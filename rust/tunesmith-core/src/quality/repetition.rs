@@ -234,6 +234,16 @@ pub fn repetition_stats_with_words(text: &str, tokens: &[&str]) -> RepetitionSta
         if tokens.len() < n {
             break;
         }
+        if !levels.repeated.iter().any(|&r| r) {
+            // Nothing repeats at n-1 words, so nothing repeats at n or more:
+            // the top n-gram is the first one, seen once; no duplicates.
+            for m in n..=4 {
+                if tokens.len() >= m {
+                    top[m - 2] = ratio(span_chars(0, m) + m - 1, chars);
+                }
+            }
+            break;
+        }
         levels.advance();
         if n <= 4 {
             let (start, count) = levels.top;
