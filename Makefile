@@ -24,7 +24,7 @@ build: deps
 demo: build
 	$(VENV)/bin/tunesmith demo --out demo-out
 
-test-rust:
+test-rust: deps
 	cargo test --workspace --locked -q
 	cargo clippy --workspace --all-targets --locked -q -- -D warnings
 
