@@ -39,9 +39,18 @@ test-slow: build
 lint: test-rust
 	cargo fmt --all --check
 
+# Side-by-side benchmarks against the peer tools (each prints medians and ratios measured in one run).
+# The cleaning benches generate their corpus with ../shared/bench/make_corpus.py when it is present.
 bench: build
 	$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra bench
 	$(PY) benches/bench_seed_sweep.py
+	$(PY) benches/bench_estimate_sweep.py
+	$(PY) benches/bench_dedup.py --size-mb 50
+	$(PY) benches/bench_repetition.py
+	$(PY) benches/bench_pii.py
+	$(PY) benches/bench_pipeline.py --size-mb 50 --peer-mb 3
+	$(PY) benches/bench_tune.py --steps 30 --repeats 2
+	$(PY) benches/error_table.py
 
 clean-build:
 	rm -rf target $(VENV)
