@@ -69,28 +69,36 @@ static EXCEPTION_MAP: LazyLock<HashMap<&'static str, &'static [&'static str], Fx
 /// Longest key of the exception table, in bytes.
 const MAX_EXCEPTION_LEN: usize = 40;
 
-/// For each ASCII first byte and each last byte: a bit per key length (up to
-/// 31 bytes) that some exception key has. Nearly every word fails this test,
-/// which is far cheaper than hashing it into the table.
-static EXCEPTION_SHAPES: LazyLock<([u32; 128], [u32; 128])> = LazyLock::new(|| {
-    let (mut first, mut last) = ([0u32; 128], [0u32; 128]);
+/// A 65,536-bit filter over (length, first two bytes, last byte) of every
+/// exception key: nearly every ordinary word misses it, which is far cheaper
+/// than hashing the word into the table and comparing strings.
+static EXCEPTION_FILTER: LazyLock<Vec<u64>> = LazyLock::new(|| {
+    let mut bits = vec![0u64; 1024];
     for (key, _) in EXCEPTIONS {
-        let b = key.as_bytes();
-        let bit = 1u32 << b.len().min(31);
-        first[usize::from(b[0] & 0x7f)] |= bit;
-        last[usize::from(b[b.len() - 1] & 0x7f)] |= bit;
+        let slot = shape(key.as_bytes());
+        bits[slot >> 6] |= 1 << (slot & 63);
     }
-    (first, last)
+    bits
 });
+
+#[inline]
+fn shape(b: &[u8]) -> usize {
+    let (first, second, last) = (b[0], b.get(1).copied().unwrap_or(0), b[b.len() - 1]);
+    let mix = (b.len() as u32)
+        .wrapping_mul(0x9E37_79B1)
+        ^ u32::from(first).wrapping_mul(0x85EB_CA6B)
+        ^ u32::from(second).wrapping_mul(0xC2B2_AE35)
+        ^ u32::from(last).wrapping_mul(0x27D4_EB2F);
+    ((mix ^ (mix >> 16)) & 0xFFFF) as usize
+}
 
 fn exception(s: &str) -> Option<&'static [&'static str]> {
     let b = s.as_bytes();
     if b.is_empty() || b.len() > MAX_EXCEPTION_LEN {
         return None;
     }
-    let bit = 1u32 << b.len().min(31);
-    let (first, last) = &*EXCEPTION_SHAPES;
-    if first[usize::from(b[0] & 0x7f)] & bit == 0 || last[usize::from(b[b.len() - 1] & 0x7f)] & bit == 0 {
+    let slot = shape(b);
+    if EXCEPTION_FILTER[slot >> 6] & (1 << (slot & 63)) == 0 {
         return None;
     }
     EXCEPTION_MAP.get(s).copied()
@@ -212,12 +220,11 @@ fn suffix_len(s: &str) -> usize {
     if class(c, CURRENCY_SIGN, CURRENCY) && before.is_some_and(|b| b.is_ascii_digit()) {
         consider(c.len_utf8());
     }
-    let units = if s.bytes().any(|b| b.is_ascii_digit()) { UNITS } else { &[] };
-    for unit in units {
-        if let Some(head) = s.strip_suffix(unit) {
-            if last_char(head).is_some_and(|b| b.is_ascii_digit()) {
-                consider(unit.len());
-            }
+    // A unit right after the last digit (`10km`, `5m/s`, `20%`).
+    if let Some(last_digit) = s.bytes().rposition(|b| b.is_ascii_digit()) {
+        let tail = &s[last_digit + 1..];
+        if !tail.is_empty() && tail.len() <= 5 && UNITS.contains(&tail) {
+            consider(tail.len());
         }
     }
     best
