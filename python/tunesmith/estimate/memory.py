@@ -629,7 +629,7 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         outside = p.act_o_eager4 if eager else p.act_o_sdpa4
     if prec in (3, 4):
         # autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
-        layer = layer + 12.8 * p.hidden
+        layer = layer + 25.6 * p.hidden
     layer = layer + p.lora_targets * 4.0 * rank + p.lora_extra_act * (4.0 if adt == 2.0 else 0.0)
     per_layer = layer * tokens
     if j.checkpointing == 1:
@@ -653,7 +653,8 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     if j.grad_accum > 1:
         resident = resident + grads
     fwd = resident + acts + logits_fwd - logits_held
-    bwd = resident + acts + max(logits_bwd, work + logits_held)
+    # the log-softmax is freed (lm_head's backward) before the first checkpointed layer is recomputed
+    bwd = resident + acts + max(logits_bwd, work)
     step = weights + opt_b + inputs + p.buffers + grads + step_temp
     peak = max(fwd, bwd, step)
     if peak == step and step >= bwd and step >= fwd:
@@ -661,7 +662,7 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         at_acts, at_logits, at_temp = 0.0, 0.0, step_temp
     elif bwd >= fwd:
         phase = 1.0
-        at_acts, at_logits, at_temp = acts + (work if work + logits_held > logits_bwd else 0.0), logits_bwd, 0.0
+        at_acts, at_logits, at_temp = acts + (work if work > logits_bwd else 0.0), (0.0 if work > logits_bwd else logits_bwd), 0.0
     else:
         phase = 0.0
         at_acts, at_logits, at_temp = acts, logits_fwd - logits_held, 0.0

@@ -324,7 +324,7 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     };
     if prec == 3 || prec == 4 {
         // autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
-        layer += 12.8 * p.hidden;
+        layer += 25.6 * p.hidden;
     }
     layer = layer
         + p.lora_targets * 4.0 * rank
@@ -351,14 +351,18 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
         resident += grads;
     }
     let fwd = resident + acts + logits_fwd - logits_held;
-    let bwd = resident + acts + logits_bwd.max(work + logits_held);
+    // the log-softmax is freed (lm_head's backward) before the first checkpointed layer is recomputed
+    let bwd = resident + acts + logits_bwd.max(work);
     let step = weights + opt_b + inputs + p.buffers + grads + step_temp;
     let peak = fwd.max(bwd).max(step);
     let (phase, at_acts, at_logits, at_temp) = if peak == step && step >= bwd && step >= fwd {
         (2.0, 0.0, 0.0, step_temp)
     } else if bwd >= fwd {
-        let extra = if work + logits_held > logits_bwd { work } else { 0.0 };
-        (1.0, acts + extra, logits_bwd, 0.0)
+        if work > logits_bwd {
+            (1.0, acts + work, 0.0, 0.0)
+        } else {
+            (1.0, acts, logits_bwd, 0.0)
+        }
     } else {
         (0.0, acts, logits_fwd - logits_held, 0.0)
     };
