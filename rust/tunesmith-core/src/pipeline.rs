@@ -28,9 +28,9 @@ use crate::dedup::exact::normalize_fast;
 use crate::dedup::{content_hash, ExactIndex, LshIndex, LshParams, MinHasher, Shingling};
 use crate::io::{open_lines, parse_record, splice, AtomicWriter, CleanError, FieldRole, RawLine, RecordShape, TextFields};
 use crate::pii::{self, PiiCounts, PiiKind, RedactMode};
-use crate::quality::gopher::{quality_verdict, GopherQualityConfig};
+use crate::quality::gopher::{quality_stats_with_words, quality_verdict_of, GopherQualityConfig};
 use crate::quality::length::{length_verdict, seed_length_ok, LengthLimits, SeedLengthConfig};
-use crate::quality::repetition::{repetition_stats, repetition_verdict, RepetitionThresholds};
+use crate::quality::repetition::{repetition_stats_with_words, repetition_verdict, RepetitionThresholds};
 use crate::quality::validator::{seed_quality_ok, validate_fields};
 
 /// Near-duplicate detection settings.
@@ -321,14 +321,19 @@ impl Pipeline {
                     return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
                 }
             }
-            if let Some(q) = &cfg.gopher_quality {
-                if let Some(reason) = quality_verdict(raw, q) {
-                    return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
+            if cfg.gopher_quality.is_some() || cfg.gopher_repetition.is_some() {
+                // Both Gopher filters read the same word tokens: tokenize once.
+                let tokens = crate::text::words(raw);
+                if let Some(q) = &cfg.gopher_quality {
+                    let stats = quality_stats_with_words(raw, &tokens, &q.stop_words);
+                    if let Some(reason) = quality_verdict_of(&stats, q) {
+                        return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
+                    }
                 }
-            }
-            if let Some(t) = &cfg.gopher_repetition {
-                if let Some(reason) = repetition_verdict(&repetition_stats(raw), t) {
-                    return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
+                if let Some(t) = &cfg.gopher_repetition {
+                    if let Some(reason) = repetition_verdict(&repetition_stats_with_words(raw, &tokens), t) {
+                        return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
+                    }
                 }
             }
         } else {
