@@ -85,6 +85,10 @@ def run_dpo(
     log(f"model: dpo ({config.method}), {trainable:,} trainable of {total:,} parameters, learning rate {lr:g}")
 
     has_eval = bool(valid_rows) and tr.eval_strategy != "no"
+    # transformers 5 renamed gradient checkpointing to activation checkpointing (the old name warns).
+    checkpointing = (
+        "activation_checkpointing" if "activation_checkpointing" in DPOConfig.__dataclass_fields__ else "gradient_checkpointing"
+    )
     args = DPOConfig(
         output_dir=str(out / "checkpoints"),
         beta=config.dpo.beta,
@@ -104,7 +108,7 @@ def run_dpo(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
-        gradient_checkpointing=tr.gradient_checkpointing,
+        **{checkpointing: tr.gradient_checkpointing},
         eval_strategy=tr.eval_strategy if has_eval else "no",
         eval_steps=tr.eval_steps,
         save_steps=tr.save_steps,

@@ -155,6 +155,19 @@ def _peft_config(config: Any, tokenizer: Any = None) -> Any:
     raise UnsupportedError(f"method {method} is not a PEFT method")
 
 
+def enable_activation_checkpointing(model: Any) -> None:
+    """Recompute activations in backward (non-reentrant), under the installed transformers' name for it.
+
+    transformers 5 renamed gradient checkpointing to activation checkpointing and
+    deprecated the old name; older versions only have the old one.
+    """
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def apply_method(model: Any, config: Any) -> Any:
     """Wrap or modify ``model`` for the config's method; returns the model to train."""
     method = config.method
@@ -162,11 +175,11 @@ def apply_method(model: Any, config: Any) -> Any:
         for p in model.parameters():
             p.requires_grad_(True)
         if config.training.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(model)
         return model
     if method == "adapter":
         if config.training.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(model)
             model.enable_input_require_grads()
         return add_bottleneck_adapters(model, config.adapter.bottleneck_size, config.adapter.activation)
     import peft
@@ -176,7 +189,7 @@ def apply_method(model: Any, config: Any) -> Any:
             model, use_gradient_checkpointing=config.training.gradient_checkpointing
         )
     elif config.training.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
         model.enable_input_require_grads()
     return peft.get_peft_model(model, _peft_config(config))
 

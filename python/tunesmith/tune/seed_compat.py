@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunesmith.tune.merge import ModelMerger
+from tunesmith.tune.methods import enable_activation_checkpointing
 from tunesmith.tune.trainer import recommend_lr
 
 __all__ = [
@@ -134,7 +135,7 @@ class FineTuningTrainer:
                     self.model.enable_input_require_grads()
                 self.model = get_peft_model(self.model, self._lora_config())
         if self.config.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.model)
         if self.config.tf32 and torch.cuda.is_available():
             torch.backends.cuda.matmul.allow_tf32 = True
 
