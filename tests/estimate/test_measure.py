@@ -224,6 +224,8 @@ def test_invalid_arguments_name_the_argument(tiny_config):
         measure_training_step(cfg, method="prefix", gradient_checkpointing=True)
     with pytest.raises(UnsupportedError, match="fake"):
         measure_training_step(cfg, method="qlora", fake=True)
+    with pytest.raises(UnsupportedError, match="IA3 targets"):
+        measure_training_step(tiny_config("phi3"), method="ia3", fake=True)
 
 
 def test_config_file_and_str(tiny_config, tmp_path):

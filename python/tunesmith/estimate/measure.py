@@ -564,6 +564,13 @@ class _Job:
 
         n = self.knobs["num_virtual_tokens"]
         if method == "ia3":
+            from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as ia3_targets
+
+            if self.config.model_type not in ia3_targets:
+                raise UnsupportedError(
+                    f"method='ia3': PEFT has no default IA3 targets for model_type={self.config.model_type!r} "
+                    f"(it has them for {', '.join(sorted(ia3_targets))})"
+                )
             cfg = IA3Config(task_type="CAUSAL_LM")
         elif method == "prefix":
             cfg = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n)
