@@ -653,8 +653,10 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     if j.grad_accum > 1:
         resident = resident + grads
     fwd = resident + acts + logits_fwd - logits_held
-    # the log-softmax is freed (lm_head's backward) before the first checkpointed layer is recomputed
-    bwd = resident + acts + max(logits_bwd, work)
+    # Measured: with every weight trained the log-softmax is gone when the first checkpointed layer is
+    # recomputed; with a frozen base it is still alive then.
+    recompute = work if full_like else work + logits_held
+    bwd = resident + acts + max(logits_bwd, recompute)
     step = weights + opt_b + inputs + p.buffers + grads + step_temp
     peak = max(fwd, bwd, step)
     if peak == step and step >= bwd and step >= fwd:
@@ -662,7 +664,7 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         at_acts, at_logits, at_temp = 0.0, 0.0, step_temp
     elif bwd >= fwd:
         phase = 1.0
-        at_acts, at_logits, at_temp = acts + (work if work > logits_bwd else 0.0), (0.0 if work > logits_bwd else logits_bwd), 0.0
+        at_acts, at_logits, at_temp = acts + (work if recompute > logits_bwd else 0.0), (recompute - work if recompute > logits_bwd else logits_bwd), 0.0
     else:
         phase = 0.0
         at_acts, at_logits, at_temp = acts, logits_fwd - logits_held, 0.0

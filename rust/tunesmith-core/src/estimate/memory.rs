@@ -351,15 +351,17 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
         resident += grads;
     }
     let fwd = resident + acts + logits_fwd - logits_held;
-    // the log-softmax is freed (lm_head's backward) before the first checkpointed layer is recomputed
-    let bwd = resident + acts + logits_bwd.max(work);
+    // Measured: with every weight trained the log-softmax is gone when the first checkpointed layer is
+    // recomputed; with a frozen base it is still alive then.
+    let recompute = if full_like { work } else { work + logits_held };
+    let bwd = resident + acts + logits_bwd.max(recompute);
     let step = weights + opt_b + inputs + p.buffers + grads + step_temp;
     let peak = fwd.max(bwd).max(step);
     let (phase, at_acts, at_logits, at_temp) = if peak == step && step >= bwd && step >= fwd {
         (2.0, 0.0, 0.0, step_temp)
     } else if bwd >= fwd {
-        if work > logits_bwd {
-            (1.0, acts + work, 0.0, 0.0)
+        if recompute > logits_bwd {
+            (1.0, acts + work, recompute - work, 0.0)
         } else {
             (1.0, acts, logits_bwd, 0.0)
         }
