@@ -42,6 +42,10 @@ def main() -> None:
 
     ts.estimate_training_memory(params[:1000], TrainingMethod.LoRA)  # warm the pool and numpy
     rust_one = median_seconds(lambda: ts.estimate_training_memory(params, TrainingMethod.LoRA), args.repeats)
+    reused = ts.estimate_training_memory(params, TrainingMethod.LoRA)
+    rust_out = median_seconds(
+        lambda: ts.estimate_training_memory(params, TrainingMethod.LoRA, out=reused), args.repeats
+    )
     mixed = params[: (args.rows // 1000) * 1000].reshape(-1, 1000)
     rust_mixed = median_seconds(lambda: ts.estimate_training_memory(mixed, method_col, target_col), args.repeats)
 
@@ -74,6 +78,10 @@ def main() -> None:
     print(
         f"| estimate_training_memory, one method | {rust_one * 1e3:.0f} ms = {rows / rust_one / 1e6:.0f} M/s "
         f"| {loop:.1f} s = {rows / loop / 1e6:.2f} M/s | {loop / rust_one:.0f}x |"
+    )
+    print(
+        f"| same, into reused columns (`out=`) | {rust_out * 1e3:.0f} ms = {rows / rust_out / 1e6:.0f} M/s "
+        f"| {loop:.1f} s | {loop / rust_out:.0f}x |"
     )
     print(
         f"| estimate_training_memory, 4 methods x 4 targets | {rust_mixed * 1e3:.0f} ms = "

@@ -166,3 +166,19 @@ def test_pickled_columns_round_trip():
     est = ts.estimate_training_memory(np.arange(5, dtype=np.uint64) * 1000, TrainingMethod.LoRA)
     back = pickle.loads(pickle.dumps(est))
     assert back == est and back[4] == est[4]
+
+
+def test_out_columns_are_reused_and_bit_identical():
+    p = np.random.default_rng(2).integers(0, 2**40, size=50_000, dtype=np.uint64)
+    fresh = ts.estimate_training_memory(p, TrainingMethod.DPO, TrainingTarget.Gaudi)
+    out = ts.estimate_training_memory(np.zeros_like(p), TrainingMethod.LoRA)
+    buffers = [c.ctypes.data for c in out._columns]
+    again = ts.estimate_training_memory(p, TrainingMethod.DPO, TrainingTarget.Gaudi, out=out)
+    assert again is out and [c.ctypes.data for c in out._columns] == buffers
+    assert all(bits_equal(a, b) for a, b in zip(fresh._columns, out._columns))
+    with pytest.raises(ValueError, match="out"):
+        ts.estimate_training_memory(p[:10], TrainingMethod.LoRA, out=out)
+    same = out.model_gb
+    aliased = ts.MemoryEstimateColumns(same, same, out.activation_gb, out.total_gb)
+    with pytest.raises(Exception, match="borrow|alias|already"):
+        ts.estimate_training_memory(p, TrainingMethod.LoRA, out=aliased)

@@ -131,6 +131,16 @@ def estimate_training_memory_columns(
     method_bits: npt.NDArray[np.uint8],
     target: npt.NDArray[np.uint8],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def fill_training_memory_columns(
+    model_params_millions: npt.NDArray[np.uint64],
+    method_kind: npt.NDArray[np.uint8],
+    method_bits: npt.NDArray[np.uint8],
+    target: npt.NDArray[np.uint8],
+    model_gb: npt.NDArray[np.float64],
+    optimizer_gb: npt.NDArray[np.float64],
+    activation_gb: npt.NDArray[np.float64],
+    total_gb: npt.NDArray[np.float64],
+) -> None: ...
 def fine_tune_heuristics_columns(
     kind: npt.NDArray[np.uint8],
     rank: npt.NDArray[np.uint32],

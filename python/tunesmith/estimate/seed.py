@@ -158,7 +158,9 @@ def _uint_column(values: object, name: str, dtype: type[np.unsignedinteger[Any]]
             raise TypeError(f"{name} must hold integers ({rust_type}): {exc}") from None
     if array.dtype.kind not in "iub":
         raise TypeError(f"{name} must hold integers ({rust_type}), got a {array.dtype} array")
-    if array.size:
+    # Every value of a bool or narrow-enough unsigned dtype fits: skip the scan (10 M rows cost ~7 ms).
+    fits_by_dtype = array.dtype.kind == "b" or (array.dtype.kind == "u" and np.iinfo(array.dtype).max <= max_value)
+    if array.size and not fits_by_dtype:
         if array.dtype.kind == "i" and int(array.min()) < 0:
             raise OverflowError(f"{name} holds {int(array.min())}, which does not fit in {rust_type} (0..={max_value})")
         if int(array.max()) > max_value:
@@ -238,6 +240,8 @@ def estimate_training_memory(
     model_params_millions: int | npt.ArrayLike,
     method: TrainingMethod | Sequence[TrainingMethod] | None = None,
     target: TrainingTarget | Sequence[TrainingTarget] | None = None,
+    *,
+    out: MemoryEstimateColumns | None = None,
 ) -> MemoryEstimate:
     """The seed's training-memory heuristic (GiB), for one configuration or many.
 
@@ -247,6 +251,9 @@ def estimate_training_memory(
         method: a :class:`TrainingMethod` (default ``FullFineTune``) or a
             sequence of them, broadcast against the other arguments.
         target: a :class:`TrainingTarget` (default ``Gpu``) or a sequence of them.
+        out: columns from an earlier call with the same shape, overwritten in place
+            and returned. Repeated sweeps then skip allocating (and the kernel
+            zeroing) 32 bytes of fresh memory per row, which is most of a sweep's time.
 
     Returns:
         A :class:`MemoryEstimate` for scalar inputs; for array inputs a
@@ -270,8 +277,17 @@ def estimate_training_memory(
     kind, bits = _method_columns(method)
     codes = _target_column(target)
     shape, (params, kind, bits, codes) = _flat_broadcast([params, kind, bits, codes])
-    columns = _core.estimate_training_memory_columns(params, kind, bits, codes)
-    return MemoryEstimateColumns(*(c.reshape(shape) for c in columns))
+    if out is None:
+        columns = _core.estimate_training_memory_columns(params, kind, bits, codes)
+        return MemoryEstimateColumns(*(c.reshape(shape) for c in columns))
+    if not isinstance(out, MemoryEstimateColumns) or out.shape != shape:
+        got = out.shape if isinstance(out, MemoryEstimateColumns) else type(out).__name__
+        raise ValueError(f"out must be MemoryEstimateColumns of shape {shape}, got {got}")
+    flat_out = [c.reshape(-1) for c in out._columns]
+    if any(not np.shares_memory(f, c) or f.dtype != np.float64 for f, c in zip(flat_out, out._columns)):
+        raise ValueError("out columns must be contiguous float64 arrays")
+    _core.fill_training_memory_columns(params, kind, bits, codes, *flat_out)
+    return out
 
 
 def fine_tune_heuristics(

@@ -6,7 +6,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArray1};
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -633,6 +633,34 @@ fn estimate_training_memory_columns<'py>(
     ))
 }
 
+/// Column seed estimate written into four caller-owned float64 arrays.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn fill_training_memory_columns<'py>(
+    py: Python<'py>,
+    model_params_millions: PyReadonlyArray1<'py, u64>,
+    method_kind: PyReadonlyArray1<'py, u8>,
+    method_bits: PyReadonlyArray1<'py, u8>,
+    target: PyReadonlyArray1<'py, u8>,
+    model_gb: Bound<'py, numpy::PyArray1<f64>>,
+    optimizer_gb: Bound<'py, numpy::PyArray1<f64>>,
+    activation_gb: Bound<'py, numpy::PyArray1<f64>>,
+    total_gb: Bound<'py, numpy::PyArray1<f64>>,
+) -> PyResult<()> {
+    let params = model_params_millions.as_slice()?;
+    let kind = method_kind.as_slice()?;
+    let bits = method_bits.as_slice()?;
+    let target = target.as_slice()?;
+    // `readwrite` fails (instead of aliasing) when two outputs share memory or one is read-only.
+    let mut m = model_gb.try_readwrite()?;
+    let mut o = optimizer_gb.try_readwrite()?;
+    let mut a = activation_gb.try_readwrite()?;
+    let mut t = total_gb.try_readwrite()?;
+    let out = [m.as_slice_mut()?, o.as_slice_mut()?, a.as_slice_mut()?, t.as_slice_mut()?];
+    detached(py, || sweep::fill_training_memory_columns(params, kind, bits, target, out))
+        .map_err(|e| to_pyerr(py, e))
+}
+
 /// The six `FineTuneMethod` heuristics over columns (kind codes: LoRA=0,
 /// QLoRA=1, Adapter=2, Prefix=3, IA3=4, Full=5).
 #[pyfunction]
@@ -696,6 +724,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(estimate_training_memory_scalar, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_training_memory_columns, m)?)?;
     m.add_function(wrap_pyfunction!(fine_tune_heuristics_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(fill_training_memory_columns, m)?)?;
     m.add_function(wrap_pyfunction!(encode_training_methods, m)?)?;
     m.add_function(wrap_pyfunction!(encode_training_targets, m)?)?;
     m.add_function(wrap_pyfunction!(encode_fine_tune_methods, m)?)?;

@@ -35,27 +35,58 @@ pub fn estimate_training_memory_columns(
         ("method bits", method_bits.len()),
         ("target", target.len()),
     ])?;
-    if let Some(bad) = method_kind.iter().find(|k| TrainingMethod::from_code(**k, 0).is_none()) {
-        return Err(CoreError::invalid("method", format!("unknown method code {bad}")));
-    }
-    if let Some(bad) = target.iter().find(|t| TrainingTarget::from_code(**t).is_none()) {
-        return Err(CoreError::invalid("target", format!("unknown target code {bad}")));
-    }
     let mut out = MemoryColumns {
         model_gb: zeroed_f64_column(n),
         optimizer_gb: zeroed_f64_column(n),
         activation_gb: zeroed_f64_column(n),
         total_gb: zeroed_f64_column(n),
     };
+    fill_training_memory_columns(
+        params_millions,
+        method_kind,
+        method_bits,
+        target,
+        [&mut out.model_gb, &mut out.optimizer_gb, &mut out.activation_gb, &mut out.total_gb],
+    )?;
+    Ok(out)
+}
+
+/// [`estimate_training_memory_columns`] into caller-owned columns of the broadcast
+/// length: repeated sweeps reuse their buffers instead of paying for fresh pages.
+pub fn fill_training_memory_columns(
+    params_millions: &[u64],
+    method_kind: &[u8],
+    method_bits: &[u8],
+    target: &[u8],
+    out: [&mut [f64]; 4],
+) -> Result<(), CoreError> {
+    let n = broadcast_len(&[
+        ("model_params_millions", params_millions.len()),
+        ("method", method_kind.len()),
+        ("method bits", method_bits.len()),
+        ("target", target.len()),
+    ])?;
+    for (column, name) in out.iter().zip(["model_gb", "optimizer_gb", "activation_gb", "total_gb"]) {
+        if column.len() != n {
+            return Err(CoreError::Broadcast { argument: format!("out.{name}"), got: column.len(), expected: n });
+        }
+    }
+    if let Some(bad) = method_kind.iter().find(|k| TrainingMethod::from_code(**k, 0).is_none()) {
+        return Err(CoreError::invalid("method", format!("unknown method code {bad}")));
+    }
+    if let Some(bad) = target.iter().find(|t| TrainingTarget::from_code(**t).is_none()) {
+        return Err(CoreError::invalid("target", format!("unknown target code {bad}")));
+    }
     let table = MultiplierTable::new();
     // One table lookup for the whole sweep when method and target are broadcast.
     let constant = (method_kind.len() == 1 && method_bits.len() == 1 && target.len() == 1)
         .then(|| multipliers_at(method_kind, method_bits, target, 0));
-    out.model_gb
+    let [model_gb, optimizer_gb, activation_gb, total_gb] = out;
+    model_gb
         .par_chunks_mut(CHUNK_ROWS)
-        .zip(out.optimizer_gb.par_chunks_mut(CHUNK_ROWS))
-        .zip(out.activation_gb.par_chunks_mut(CHUNK_ROWS))
-        .zip(out.total_gb.par_chunks_mut(CHUNK_ROWS))
+        .zip(optimizer_gb.par_chunks_mut(CHUNK_ROWS))
+        .zip(activation_gb.par_chunks_mut(CHUNK_ROWS))
+        .zip(total_gb.par_chunks_mut(CHUNK_ROWS))
         .enumerate()
         .for_each(|(chunk, (((model, optimizer), activation), total))| {
             let start = chunk * CHUNK_ROWS;
@@ -79,7 +110,7 @@ pub fn estimate_training_memory_columns(
                 }
             }
         });
-    Ok(out)
+    Ok(())
 }
 
 #[inline(always)]
