@@ -191,10 +191,6 @@ KNOWN_GAPS: dict[str, str] = {
     "llama-dpo-fp32-b2s64-full": _DPO_GAP.format(m="42,115,228", e="6,727,828"),
     "llama-dpo-fp32-b2s64-lora": _DPO_GAP.format(m="39,460,168", e="4,136,320"),
 }
-SHARE_GAP = (
-    "33/38 within ±5 % (17:16 UTC 2026-11-25): the two DPO configs, gpt_neox LoRA ckpt 0.949, "
-    "llama amp_bf16 0.944, llama full ckpt b4 s128 1.075"
-)
 
 
 def _params(cases: list[tuple[str, dict[str, Any]]]) -> list[Any]:
@@ -214,7 +210,6 @@ def test_estimate_matches_measurement(case, tiny_config, attention_targets):
     _check_one(case, tiny_config, attention_targets)
 
 
-@pytest.mark.xfail(bool(SHARE_GAP), strict=True, reason=SHARE_GAP)
 def test_ninety_percent_within_five_percent(tiny_config, attention_targets):
     _check_share(DEFAULT, tiny_config, attention_targets)
 
