@@ -11,20 +11,52 @@
 
 from __future__ import annotations
 
-from tunesmith.estimate.catalog import catalog_names, load_shape
-from tunesmith.estimate.compat import GPU_SPECS, ComputeRequirements, recommend_hardware
-from tunesmith.estimate.fit import Advice, advise, fits, max_batch_size, min_devices, smallest_device
-from tunesmith.estimate.flops import FlopsPerToken, TimeEstimate, flops_per_token, training_time
-from tunesmith.estimate.hardware import Device, device_names, devices, get_device, register_device
-from tunesmith.estimate.memory import MemoryBreakdown, estimate, trainable_params
-from tunesmith.estimate.model import ModelShape
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tunesmith.estimate.seed import (
     FineTuneHeuristics,
     MemoryEstimateColumns,
     estimate_training_memory,
     fine_tune_heuristics,
 )
-from tunesmith.estimate.sweep import sweep
+
+# The estimator's modules load their JSON catalogs on import; `import tunesmith` (which imports the
+# seed names above) must stay cheap, so they load on first use of one of these names.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["catalog_names", "load_shape"], "catalog"),
+    **dict.fromkeys(["GPU_SPECS", "ComputeRequirements", "recommend_hardware"], "compat"),
+    **dict.fromkeys(["Advice", "advise", "fits", "max_batch_size", "min_devices", "smallest_device"], "fit"),
+    **dict.fromkeys(["FlopsPerToken", "TimeEstimate", "flops_per_token", "training_time"], "flops"),
+    **dict.fromkeys(["Device", "device_names", "devices", "get_device", "register_device"], "hardware"),
+    **dict.fromkeys(["MemoryBreakdown", "estimate", "trainable_params"], "memory"),
+    "ModelShape": "model",
+    "sweep": "sweeps",
+}
+
+if TYPE_CHECKING:
+    from tunesmith.estimate.catalog import catalog_names, load_shape
+    from tunesmith.estimate.compat import GPU_SPECS, ComputeRequirements, recommend_hardware
+    from tunesmith.estimate.fit import Advice, advise, fits, max_batch_size, min_devices, smallest_device
+    from tunesmith.estimate.flops import FlopsPerToken, TimeEstimate, flops_per_token, training_time
+    from tunesmith.estimate.hardware import Device, device_names, devices, get_device, register_device
+    from tunesmith.estimate.memory import MemoryBreakdown, estimate, trainable_params
+    from tunesmith.estimate.model import ModelShape
+    from tunesmith.estimate.sweeps import sweep
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tunesmith.estimate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tunesmith.estimate.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "GPU_SPECS",

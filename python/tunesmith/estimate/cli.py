@@ -127,7 +127,7 @@ def _run_estimate(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from tunesmith.estimate.sweep import sweep
+    from tunesmith.estimate.sweeps import sweep
 
     job = _job(args)
     grid: dict[str, Any] = {"batch_size": _parse_values(args.batch), "seq_len": _parse_values(args.seq)}
