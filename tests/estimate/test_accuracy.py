@@ -181,24 +181,11 @@ def _check_share(cases: list[tuple[str, dict[str, Any]]], *fixtures: Any) -> Non
     assert len(within) >= 0.9 * len(ratios), f"{len(within)}/{len(ratios)} within ±5 %; outside: {outside}"
 
 
-# Configs the estimator does not meet yet, with the measured evidence (strict: an estimator fix that
-# makes one pass fails the run until its entry is removed here).
-_DPO_GAP = (
-    "estimator counts b·s·V logits for DPO; TRL 1.16's fused LM head (what DPOTrainer runs) never makes them but "
-    "allocates min(N, 4096) × 32768 tiles in forward and backward (N = 2·b·(s−1)): measured {m} vs estimated {e}"
-)
-KNOWN_GAPS: dict[str, str] = {
-    "llama-dpo-fp32-b2s64-full": _DPO_GAP.format(m="42,115,228", e="6,727,828"),
-    "llama-dpo-fp32-b2s64-lora": _DPO_GAP.format(m="39,460,168", e="4,136,320"),
-}
-
-
 def _params(cases: list[tuple[str, dict[str, Any]]]) -> list[Any]:
     out = []
     for case in cases:
         cid = _case_id(case)
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[cid])] if cid in KNOWN_GAPS else []
-        out.append(pytest.param(case, id=cid, marks=marks))
+        out.append(pytest.param(case, id=cid))
     return out
 
 

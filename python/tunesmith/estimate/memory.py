@@ -647,6 +647,14 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         logits_held = 3.0 * logits_held
         logits_fwd = 11.0 * 4.0 * tokens * p.vocab
         logits_bwd = 4.0 * 4.0 * tokens * p.vocab
+    if m == 8:
+        # TRL's DPOTrainer computes log-probs through a fused LM head: no b·s·V logits, but one
+        # [min(N, 4096), 32768] projection tile in the activation dtype during forward and again during
+        # backward, for the N = rows·(s−1) predicted tokens (trl/kernels/chunked_logprob.py).
+        tile = min(rows * (s - 1.0), 4096.0) * 32768.0 * adt
+        logits_held = 0.0
+        logits_fwd = tile
+        logits_bwd = tile
     inputs = 24.0 * rows * s
 
     resident = weights + opt_b + inputs + p.buffers

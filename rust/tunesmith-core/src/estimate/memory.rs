@@ -344,6 +344,13 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
         logits_fwd = 11.0 * 4.0 * tokens * p.vocab;
         logits_bwd = 4.0 * 4.0 * tokens * p.vocab;
     }
+    if m == 8.0 {
+        // DPO: TRL's fused LM head makes no b·s·V logits, only one [min(N, 4096), 32768] tile per pass
+        let tile = (rows * (s - 1.0)).min(4096.0) * 32768.0 * adt;
+        logits_held = 0.0;
+        logits_fwd = tile;
+        logits_bwd = tile;
+    }
     let inputs = 24.0 * rows * s;
 
     let mut resident = weights + opt_b + inputs + p.buffers;
