@@ -9,23 +9,13 @@ the Rust row must equal the scalar estimate exactly. Machines here are shared: t
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 from tunesmith import _core
 from tunesmith.estimate import estimate, sweep
 from tunesmith.estimate.memory import PRECISIONS
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _common import median_seconds  # benches/ is on sys.path when run as a script
 
 
 def main() -> None:

@@ -9,22 +9,12 @@ medians and the ratio; machines here are shared, so trust the ratio, not the tim
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import tunesmith as ts
 from tunesmith import FineTuneMethod, TrainingMethod, TrainingTarget
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _common import median_seconds  # benches/ is on sys.path when run as a script
 
 
 def main() -> None:
