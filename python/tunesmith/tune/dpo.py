@@ -67,7 +67,7 @@ def run_dpo(
 
     from tunesmith.errors import ConfigError
     from tunesmith.tune.methods import apply_method, load_base_model, trainable_parameters
-    from tunesmith.tune.trainer import TuneResult, _callbacks, _plot, recommend_lr
+    from tunesmith.tune.trainer import TuneResult, _callbacks, _plot, recommend_lr, shared_training_arguments
 
     datasets.disable_progress_bars()
     out = pathlib.Path(config.output_dir)
@@ -94,31 +94,11 @@ def run_dpo(
         beta=config.dpo.beta,
         loss_type=config.dpo.loss_type,
         max_length=tr.context_length,
-        num_train_epochs=tr.num_epochs,
-        max_steps=tr.max_steps,
-        per_device_train_batch_size=tr.train_batch_size_per_device,
-        per_device_eval_batch_size=tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
-        gradient_accumulation_steps=tr.gradient_accumulation_steps,
-        learning_rate=lr,
-        lr_scheduler_type=tr.lr_scheduler,
-        warmup_steps=tr.warmup_steps,
-        weight_decay=tr.weight_decay,
-        max_grad_norm=tr.max_grad_norm,
-        optim=tr.optimizer,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=device == "cpu",
+        **shared_training_arguments(tr, lr, precision, device, has_eval),
         **{checkpointing: tr.gradient_checkpointing},
-        eval_strategy=tr.eval_strategy if has_eval else "no",
-        eval_steps=tr.eval_steps,
         save_steps=tr.save_steps,
-        save_total_limit=tr.save_total_limit,
-        logging_steps=tr.logging_steps,
-        logging_first_step=True,
         report_to="none",
-        seed=tr.seed,
         disable_tqdm=not progress,
-        dataloader_pin_memory=device == "cuda",
     )
     trainer = DPOTrainer(
         model=model,

@@ -37,6 +37,33 @@ from tunesmith.tune.config import TrainConfig
 __all__ = ["PreflightResult", "TuneResult", "preflight", "recommend_lr", "train"]
 
 
+def shared_training_arguments(tr: Any, lr: float, precision: str, device: str, has_eval: bool) -> dict[str, Any]:
+    """The TrainingArguments fields every tunesmith trainer (SFT and DPO) sets the same way from ``training:``."""
+    return {
+        "num_train_epochs": tr.num_epochs,
+        "max_steps": tr.max_steps,
+        "per_device_train_batch_size": tr.train_batch_size_per_device,
+        "per_device_eval_batch_size": tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
+        "gradient_accumulation_steps": tr.gradient_accumulation_steps,
+        "learning_rate": lr,
+        "lr_scheduler_type": tr.lr_scheduler,
+        "warmup_steps": tr.warmup_steps,
+        "weight_decay": tr.weight_decay,
+        "max_grad_norm": tr.max_grad_norm,
+        "optim": tr.optimizer,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "use_cpu": device == "cpu",
+        "eval_strategy": tr.eval_strategy if has_eval else "no",
+        "eval_steps": tr.eval_steps,
+        "save_total_limit": tr.save_total_limit,
+        "logging_steps": tr.logging_steps,
+        "logging_first_step": True,
+        "seed": tr.seed,
+        "dataloader_pin_memory": device == "cuda",
+    }
+
+
 def recommend_lr(model_params_billions: float, peft_method: str, dataset_size: int) -> float:
     """The seed guide's ``LearningRateSchedules.recommend_lr``."""
     if peft_method == "full":
@@ -449,37 +476,17 @@ def train(
             log("note: tensorboard is not installed; logging to log.csv only")
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
-        num_train_epochs=tr.num_epochs,
-        max_steps=tr.max_steps,
-        per_device_train_batch_size=tr.train_batch_size_per_device,
-        per_device_eval_batch_size=tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
-        gradient_accumulation_steps=tr.gradient_accumulation_steps,
-        learning_rate=lr,
-        lr_scheduler_type=tr.lr_scheduler,
-        warmup_steps=tr.warmup_steps,
-        weight_decay=tr.weight_decay,
-        max_grad_norm=tr.max_grad_norm,
-        optim=tr.optimizer,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=device == "cpu",
-        eval_strategy=tr.eval_strategy if has_eval else "no",
-        eval_steps=tr.eval_steps,
+        **shared_training_arguments(tr, lr, precision, device, has_eval),
         save_strategy=(tr.eval_strategy if early else "steps"),
         save_steps=save_steps,
-        save_total_limit=tr.save_total_limit,
-        logging_steps=tr.logging_steps,
-        logging_first_step=True,
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
         greater_is_better=False if early else None,
         report_to=report_to or "none",
-        seed=tr.seed,
         data_seed=tr.seed,
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=not progress,
-        dataloader_pin_memory=device == "cuda",
     )
     callbacks = _callbacks(out, log)
     if early:
