@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from tunesmith.clean import scanners as _scanners
+
 _LAZY: dict[str, str] = {
     "CleanConfig": "tunesmith.clean.config",
     "CleanReport": "tunesmith.clean.report",
@@ -28,26 +30,8 @@ _LAZY: dict[str, str] = {
     "DataValidator": "tunesmith.clean.seed_compat",
     "make_corpus": "tunesmith.clean.corpus",
 }
-_SCANNERS = [
-    "PII_KINDS",
-    "PiiSpan",
-    "RepetitionStats",
-    "QualityStats",
-    "normalize_text",
-    "normalize_texts",
-    "scan_pii",
-    "scan_pii_batch",
-    "redact_pii",
-    "repetition_stats",
-    "repetition_stats_batch",
-    "repetition_verdict",
-    "gopher_quality",
-    "gopher_quality_stats",
-    "gopher_quality_batch",
-    "length_check",
-    "seed_checks",
-]
-_LAZY.update({name: "tunesmith.clean.scanners" for name in _SCANNERS})
+# The scanners module needs only the Rust core, so its own export list is read eagerly.
+_LAZY.update(dict.fromkeys(_scanners.__all__, "tunesmith.clean.scanners"))
 
 __all__ = sorted(_LAZY)
 
