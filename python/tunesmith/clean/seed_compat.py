@@ -22,42 +22,9 @@ from typing import Any
 
 from tunesmith.clean import scanners
 from tunesmith.clean.pipeline import ExactDeduper
+from tunesmith.data.example import TrainingExample  # the one class; it lives in tunesmith.data
 
 __all__ = ["DataCleaner", "DataCleaningConfig", "DataValidator", "TrainingExample"]
-
-
-@dataclass
-class TrainingExample:
-    """Single training example for fine-tuning (the seed guide's class)."""
-
-    instruction: str
-    input: str = ""
-    output: str = ""
-    system_prompt: str = ""
-    metadata: dict[str, Any] | None = None
-
-    def to_chat_format(self) -> list[dict[str, str]]:
-        messages = []
-        if self.system_prompt:
-            messages.append({"role": "system", "content": self.system_prompt})
-        user_content = self.instruction
-        if self.input:
-            user_content += f"\n\nInput:\n{self.input}"
-        messages.append({"role": "user", "content": user_content})
-        messages.append({"role": "assistant", "content": self.output})
-        return messages
-
-    def to_alpaca_format(self) -> dict[str, str]:
-        return {"instruction": self.instruction, "input": self.input, "output": self.output}
-
-    def to_sharegpt_format(self) -> dict[str, Any]:
-        user_content = self.instruction
-        if self.input:
-            user_content += f"\n\n{self.input}"
-        return {
-            "conversations": [{"from": "human", "value": user_content}, {"from": "gpt", "value": self.output}],
-            "system": self.system_prompt or "",
-        }
 
 
 @dataclass

@@ -10,11 +10,11 @@ paged optimizer). ``to_train_config()`` turns the same fields into a
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunesmith.data.mixing import CatastrophicForgettingMitigation  # canonical: seeded, non-mutating
 from tunesmith.tune.merge import ModelMerger
 from tunesmith.tune.methods import enable_activation_checkpointing
 from tunesmith.tune.trainer import recommend_lr
@@ -253,29 +253,6 @@ class LearningRateSchedules:
     @staticmethod
     def recommend_lr(model_params_billions: float, peft_method: str, dataset_size: int) -> float:
         return recommend_lr(model_params_billions, peft_method, dataset_size)
-
-
-class CatastrophicForgettingMitigation:
-    @staticmethod
-    def strategies() -> dict[str, str]:
-        return {
-            "lower_lr": "Use lower learning rate (1e-5 to 5e-5)",
-            "fewer_epochs": "Train for fewer epochs (1-3)",
-            "replay": "Mix in general-purpose data (5-10%)",
-            "ewc": "Elastic Weight Consolidation - penalize changes to important weights",
-            "lora": "Use LoRA to preserve base model weights",
-            "regularization": "L2 regularization toward original weights",
-        }
-
-    @staticmethod
-    def create_replay_dataset(task_data: list[Any], general_data: list[Any], replay_ratio: float = 0.1,
-                              seed: int | None = None) -> list[Any]:
-        """Task data plus ``replay_ratio`` × its size of general data, shuffled (seeded when ``seed`` is given)."""
-        rng = random.Random(seed)
-        num_replay = int(len(task_data) * replay_ratio)
-        combined = list(task_data) + rng.sample(list(general_data), min(num_replay, len(general_data)))
-        rng.shuffle(combined)
-        return combined
 
 
 def ElasticWeightConsolidation(model: Any, dataloader: Any, importance_weight: float = 1000) -> Any:  # noqa: N802
