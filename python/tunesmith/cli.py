@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "clean": ("tunesmith.clean.cli", "clean JSONL/Parquet corpora: filters, exact + MinHash dedup, PII redaction"),
     "tune": ("tunesmith.tune.cli", "fine-tune from a YAML config (tune CONFIG [--force] | tune validate CONFIG)"),
     "merge": ("tunesmith.tune.cli_merge", "merge a run's adapter into its base: writes OUTPUT_DIR/merged"),
+    "export": ("tunesmith.tune.cli_export", "write a llama-family model as GGUF for llama.cpp (f16, q8_0, bf16, f32)"),
     "eval": ("tunesmith.tune.cli_eval", "perplexity and generations of a tuned model against its base"),
     "serve": ("tunesmith.serve.cli", "serve a base model with many adapters over an OpenAI-compatible API"),
 }
