@@ -14,7 +14,8 @@ _TYPES = ("f32", "f16", "bf16", "q8_0")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``MODEL_DIR``, ``-o/--out``, ``--type``, ``--name`` and ``--tokenizer-pre`` to ``parser``."""
     parser.add_argument("model_dir", metavar="MODEL_DIR",
-                        help="a saved model directory (config.json, *.safetensors, tokenizer.json), e.g. a run's merged/")
+                        help="a saved model directory (config.json, *.safetensors, tokenizer.json), "
+                             "e.g. a run's merged/")
     parser.add_argument("-o", "--out", required=True, metavar="OUT.gguf", help="the GGUF file to write")
     parser.add_argument("--type", dest="outtype", choices=_TYPES, default="f16",
                         help="tensor type of the 2-D weights (norms stay f32; q8_0 falls back to f16 per tensor "

@@ -15,9 +15,12 @@ import json
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from tunesmith.errors import ConfigError, UnsupportedError
+from tunesmith.errors import ArgumentError, ConfigError, UnsupportedError
+
+if TYPE_CHECKING:
+    from tunesmith.tune.export import ExportResult
 
 __all__ = ["MergeResult", "ModelMerger", "merge"]
 
@@ -150,3 +153,29 @@ class ModelMerger:
             raise UnsupportedError("tunesmith never pushes to the hub; upload the merged directory yourself")
         return merge(pathlib.Path(self.adapter_path).parent, adapter_dir=self.adapter_path,
                      base_model=self.base_model_name, out_dir=output_path)
+
+    def export_to_gguf(
+        self, merged_model_path: str, output_path: str, quantization: str = "q8_0"
+    ) -> list[ExportResult]:
+        """Write ``output_path/model-f16.gguf`` and ``output_path/model-{quantization}.gguf`` for llama.cpp.
+
+        The seed shells out to llama.cpp's ``convert.py`` and ``quantize``; this runs
+        :func:`tunesmith.tune.export.export_gguf` in-process instead. ``quantization`` is one of
+        ``f32``, ``f16``, ``bf16``, ``q8_0`` (default ``q8_0``; the seed's ``q4_k_m`` needs llama.cpp's
+        ``llama-quantize`` on the f16 file and is refused with that hint).
+
+        Returns:
+            The :class:`~tunesmith.tune.export.ExportResult` of each file written (f16 first).
+        """
+        from tunesmith.tune.export import OUTTYPES, export_gguf
+
+        kind = quantization.lower()
+        if kind not in OUTTYPES:
+            raise ArgumentError(f"quantization={quantization!r}: the gguf package writes {', '.join(OUTTYPES)}; for "
+                                f"{quantization} run llama.cpp's llama-quantize on {output_path}/model-f16.gguf")
+        out = pathlib.Path(output_path)
+        results = [export_gguf(merged_model_path, out / "model-f16.gguf", outtype="f16")]
+        if kind != "f16":
+            target = out / f"model-{kind}.gguf"
+            results.append(export_gguf(merged_model_path, target, outtype=kind))  # type: ignore[arg-type]
+        return results
