@@ -311,7 +311,8 @@ def _records(path: pathlib.Path, kind: str, lenient: bool, rejects: list[Reject]
     if kind == "json":
         yield from _json_items(text, path)
         return
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also breaks at U+2028, U+0085 ..., which JSON strings may hold raw
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
