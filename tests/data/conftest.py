@@ -43,6 +43,9 @@ class FakeEndpoint:
             return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
+FakeEndpoint.Canned = Canned  # type: ignore[attr-defined]  # tests reach it through the fixture
+
+
 def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002

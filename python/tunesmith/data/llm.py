@@ -10,7 +10,7 @@ message, timeout, refused connection, an answer that is not an OpenAI-shaped JSO
 timeouts, 429 and 5xx answers are retried ``retries`` times with exponential backoff.
 
     >>> client = CompletionClient("http://127.0.0.1:8000/v1", model="base")    # doctest: +SKIP
-    >>> client.complete("Say hi", system="Be brief.")
+    >>> client.complete("Say hi", system="Be brief.")                        # doctest: +SKIP
     'Hi!'
 """
 

@@ -8,8 +8,8 @@ assumed), and a line longer than a chunk is cut at token boundaries. ``train`` w
 guide's hyper-parameters: batch 2, accumulation 8, cosine schedule, 10 % warmup, learning rate 1e-5.
 
     >>> cpt = ContinuedPreTrainer("path/to/model", "corpus.txt")          # doctest: +SKIP
-    >>> chunks = cpt.prepare_corpus(chunk_size=1024)
-    >>> result = cpt.train(chunks, "runs/cpt", method="lora")
+    >>> chunks = cpt.prepare_corpus(chunk_size=1024)                     # doctest: +SKIP
+    >>> result = cpt.train(chunks, "runs/cpt", method="lora")             # doctest: +SKIP
 """
 
 from __future__ import annotations

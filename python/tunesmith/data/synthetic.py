@@ -185,6 +185,8 @@ def parse_generated(response: str) -> ParseResult:
             fields[current].append(line)
         raw.append(line)
     close()
+    if not result.examples and not result.failures and response.strip():
+        result.failures.append(ParseFailure(0, response.strip(), "no 'Instruction:'/'Output:' labels in the answer"))
     return result
 
 
