@@ -1,4 +1,12 @@
-"""``tunesmith tune CONFIG [--force] [--resume]`` and ``tunesmith tune validate CONFIG``."""
+"""``tunesmith tune CONFIG [--force] [--resume]`` and ``tunesmith tune validate CONFIG``.
+
+The same command runs under a launcher, one process per device::
+
+    torchrun --nproc_per_node 2 -m tunesmith tune CONFIG
+    accelerate launch --config_file python/tunesmith/configs/accelerate/ddp.yaml -m tunesmith tune CONFIG
+
+Rank 0 prints the reports and the result; the other ranks print one line each.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import argparse
 import sys
 
 from tunesmith.errors import TunesmithError
+from tunesmith.tune.distributed import world_info
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,12 +63,42 @@ def run(args: argparse.Namespace) -> int:
         from tunesmith.tune.trainer import train
 
         config = load_config(args.config)
-        result = train(
-            config, force=args.force, resume=args.resume, progress=not args.quiet, preflight_device=args.preflight_device,
-            preflight_memory=int(args.device_memory * 2**30) if args.device_memory else None,
-        )
-        print(result)
+        try:
+            result = train(
+                config, force=args.force, resume=args.resume, progress=not args.quiet,
+                preflight_device=args.preflight_device,
+                preflight_memory=int(args.device_memory * 2**30) if args.device_memory else None,
+            )
+        finally:
+            _end_process_group()
+        if world_info().is_main:
+            print(result)
         return 0
     except TunesmithError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(exc)
         return 1
+
+
+def _print_error(exc: TunesmithError) -> None:
+    """Rank 0 prints the whole message; under a launcher the other ranks print its first line, tagged, so a
+    failure that only one rank meets still shows which rank."""
+    try:
+        world = world_info()
+    except TunesmithError:
+        print(f"error: {exc}", file=sys.stderr)
+        return
+    if world.is_main:
+        print(f"error: {exc}", file=sys.stderr)
+    else:
+        print(f"error (rank {world.rank}): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+
+
+def _end_process_group() -> None:
+    """Destroy the process group accelerate created under torchrun / accelerate launch, so each rank exits
+    cleanly (torch warns at exit about a group left open). Nothing to do in a single process."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

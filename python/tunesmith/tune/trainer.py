@@ -15,7 +15,15 @@ method, measure the base's validation loss, train, save, measure again.
     tunesmith_run.json   the resolved config, so `tunesmith merge` / `eval` know the base
 
 Using the Trainer means `accelerate launch` / `torchrun` give multi-GPU, FSDP
-and DeepSpeed without code of ours.
+and DeepSpeed without code of ours (:mod:`tunesmith.tune.distributed`)::
+
+    torchrun --nproc_per_node 2 -m tunesmith tune run.yaml
+    accelerate launch --config_file python/tunesmith/configs/accelerate/zero3.yaml -m tunesmith tune run.yaml
+
+Under a launcher every process trains (each on its ``LOCAL_RANK`` device and its
+share of the batches), the pre-flight sizes one device of the launch's layout,
+and only rank 0 prints reports and writes the files above; the Trainer writes
+checkpoints from rank 0 as well.
 """
 
 from __future__ import annotations
@@ -88,23 +96,47 @@ def recommend_lr(model_params_billions: float, peft_method: str, dataset_size: i
 
 @dataclass
 class PreflightResult:
+    """The pre-flight verdict.
+
+    Attributes:
+        fits: the estimate is at most the memory available per device.
+        report: the estimate's breakdown, the verdict and, when it does not fit, what to change.
+        required_bytes: estimated peak per device.
+        available_bytes: memory of one device (system RAM shared by the processes on this machine on CPU).
+        device: the device described.
+        num_devices: devices in the layout sized (the launch's world size unless overridden).
+        sharding: ``none``, ``ddp``, ``zero2``, ``zero3`` or ``fsdp``.
+    """
+
     fits: bool
     report: str
     required_bytes: int
     available_bytes: int | None
     device: str
+    num_devices: int = 1
+    sharding: str = "none"
 
 
 def _device_memory(device: str) -> tuple[str, int]:
-    """(description, bytes) of the device training will run on."""
+    """(description, bytes) of the device this process will train on.
+
+    CUDA: the ``LOCAL_RANK`` GPU. CPU: system RAM divided by the processes a launcher
+    runs on this machine, since they all share it.
+    """
+    from tunesmith.tune.distributed import world_info
+
+    world = world_info()
     if device == "cuda":
         import torch
 
-        props = torch.cuda.get_device_properties(0)
-        return f"cuda ({props.name})", int(props.total_memory)
+        props = torch.cuda.get_device_properties(world.local_rank)
+        return f"cuda:{world.local_rank} ({props.name})", int(props.total_memory)
     import os
 
-    return "cpu (system RAM)", int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    ram = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    if world.local_world_size > 1:
+        return f"cpu (system RAM / {world.local_world_size} processes)", ram // world.local_world_size
+    return "cpu (system RAM)", ram
 
 
 def _model_source(config: TrainConfig) -> dict[str, Any] | str:
@@ -170,16 +202,58 @@ def _advice(config: TrainConfig, est: Any, available: int) -> list[str]:
     return ordered
 
 
-def preflight(config: TrainConfig, *, device: str | None = None, device_memory: int | None = None) -> PreflightResult:
+def preflight(
+    config: TrainConfig,
+    *,
+    device: str | None = None,
+    device_memory: int | None = None,
+    num_devices: int | None = None,
+    sharding: str | None = None,
+) -> PreflightResult:
     """Size the job with :func:`tunesmith.estimate.memory.estimate` before any weights are loaded.
 
-    ``device`` is ``cpu``/``cuda`` (this machine; its memory is read) or a device
-    name from the estimator's hardware catalog; ``device_memory`` (bytes) overrides
-    the memory available. Raises ImportError when the estimator is not installed.
+    The estimate is per device for the launch's layout: under ``torchrun`` /
+    ``accelerate launch`` the world size and the sharding (``ddp``, ``zero2``,
+    ``zero3``, ``fsdp``) come from the launcher's environment
+    (:func:`tunesmith.tune.distributed.detect_layout`); ``num_devices`` and
+    ``sharding`` override them, to size a launch before making it.
+
+    Args:
+        config: the run.
+        device: ``cpu``/``cuda`` (this machine; its memory is read) or a device name from the
+            estimator's hardware catalog.
+        device_memory: bytes available per device, overriding the device's.
+        num_devices: devices to shard over (default: the launch's world size).
+        sharding: ``none``, ``ddp``, ``zero2``, ``zero3`` or ``fsdp`` (default: the launch's).
+
+    Returns:
+        The :class:`PreflightResult`.
+
+    Raises:
+        ImportError: the estimator is not installed.
+        ArgumentError: ``num_devices`` is not a positive integer or ``sharding`` not one of the choices.
+
+    Example:
+        >>> one = preflight(config, device="a100-80gb")                                 # doctest: +SKIP
+        >>> eight = preflight(config, device="a100-80gb", num_devices=8, sharding="zero3")  # doctest: +SKIP
+        >>> eight.required_bytes < one.required_bytes                                  # doctest: +SKIP
+        True
     """
+    from tunesmith.errors import ArgumentError
     from tunesmith.estimate.memory import estimate
 
+    from tunesmith.tune.distributed import SHARDINGS, Layout, detect_layout
     from tunesmith.tune.methods import resolve_device
+
+    layout = detect_layout()
+    if num_devices is not None or sharding is not None:
+        if num_devices is not None and (isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices < 1):
+            raise ArgumentError(f"num_devices={num_devices!r} must be a positive integer")
+        if sharding is not None and sharding not in SHARDINGS:
+            raise ArgumentError(f"sharding={sharding!r} is not valid; valid choices: {', '.join(SHARDINGS)}")
+        n = layout.num_devices if num_devices is None else num_devices
+        chosen = sharding if sharding is not None else ("ddp" if n > 1 and layout.sharding == "none" else layout.sharding)
+        layout = Layout(n, chosen, "given", layout.activation_checkpointing, layout.engine)
 
     device = device or resolve_device(config.training.device)
     tr = config.training
@@ -194,6 +268,8 @@ def preflight(config: TrainConfig, *, device: str | None = None, device_memory: 
         "grad_accum": tr.gradient_accumulation_steps,
         "gradient_checkpointing": tr.gradient_checkpointing,
         "attn_implementation": config.model.attn_implementation or "sdpa",
+        "num_devices": layout.num_devices,
+        "sharding": layout.sharding,
     }
     if config.dpo is not None:
         kwargs["dpo_policy"] = "full" if config.lora_config is None else "lora"
@@ -226,14 +302,15 @@ def preflight(config: TrainConfig, *, device: str | None = None, device_memory: 
         available = int(get_device(device).memory_bytes)
         desc = device
     fits = est.total_bytes <= available
+    per = f" per device ({layout})" if layout.num_devices > 1 else ""
     verdict = (
-        f"needs {est.total_bytes / 2**30:.2f} GiB, {desc} has {available / 2**30:.2f} GiB: "
+        f"needs {est.total_bytes / 2**30:.2f} GiB{per}, {desc} has {available / 2**30:.2f} GiB: "
         + ("fits" if fits else "does NOT fit")
     )
     report = f"{est}\n{verdict}"
     if not fits:
         report += "\nto make it fit:\n" + "\n".join(f"  - {tip}" for tip in _advice(config, est, available))
-    return PreflightResult(fits, report, int(est.total_bytes), available, desc)
+    return PreflightResult(fits, report, int(est.total_bytes), available, desc, layout.num_devices, layout.sharding)
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -257,17 +334,24 @@ class TuneResult:
 
 
 def _callbacks(out: pathlib.Path, log: Callable[[str], None]) -> list[Any]:
+    """``log.csv``, written by the world's process zero only (the Trainer logs the same values on every rank)."""
     from transformers import TrainerCallback
+
+    from tunesmith.tune.distributed import world_info
+
+    main = world_info().is_main
 
     class CsvLog(TrainerCallback):
         def __init__(self) -> None:
             self.path = out / "log.csv"
             self.fields = ["step", "epoch", "loss", "grad_norm", "learning_rate", "eval_loss"]
-            if not self.path.exists():
+            if main and not self.path.exists():
                 with self.path.open("w", newline="") as f:
                     csv.writer(f).writerow(self.fields)
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if not (main and state.is_world_process_zero):
+                return
             logs = logs or {}
             with self.path.open("a", newline="") as f:
                 csv.writer(f).writerow([state.global_step, *(logs.get(k, "") for k in self.fields[1:])])
@@ -295,6 +379,29 @@ def _plot(history: list[dict[str, Any]], path: pathlib.Path, title: str) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+class _CountingRows:
+    """The training rows as a map-style dataset that counts what this process fetched: under a launcher each
+    rank reads its own share, and the count and index digest say so in the per-rank log line."""
+
+    def __init__(self, rows: Any) -> None:
+        self.rows = rows
+        self.fetched = 0
+        self.indices: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        self.fetched += 1
+        self.indices.add(int(index))
+        return self.rows[index]
+
+    def digest(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(",".join(map(str, sorted(self.indices))).encode()).hexdigest()[:12]
 
 
 class _Collator:
@@ -337,6 +444,10 @@ def _apply_clean(config: TrainConfig, records: list[Any], log: Callable[[str], N
     return kept
 
 
+def _silent(_: str) -> None:
+    """The log of ranks other than 0: one report per launch, not one per process."""
+
+
 def train(
     config: TrainConfig,
     *,
@@ -347,9 +458,25 @@ def train(
     preflight_device: str | None = None,
     preflight_memory: int | None = None,
 ) -> TuneResult:
-    """Run the fine-tune described by ``config``; see the module docstring for what is written."""
+    """Run the fine-tune described by ``config``; see the module docstring for what is written.
+
+    Under ``torchrun`` / ``accelerate launch`` every process calls this: all train,
+    only rank 0 logs through ``log`` and writes files, and each rank logs one line of
+    its own at the end (rank, optimizer steps, rows it read, a checksum of its
+    trainable weights: identical on every rank after data-parallel training).
+    """
+    from tunesmith.tune.distributed import check_compatibility, detect_layout, init_process_group, main_process_first, world_info
+
+    world = world_info()
+    rank_log = log
+    if not world.is_main:
+        log = _silent
     for note in config.notes:
         log(f"note: {note}")
+    layout = detect_layout(world=world)
+    check_compatibility(config, layout)
+    if world.distributed:
+        log(f"launch: {world.world_size} processes, {layout.sharding} ({layout.source})")
 
     from tunesmith.tune.methods import resolve_device, resolve_precision
 
@@ -393,12 +520,16 @@ def train(
     transformers.utils.logging.disable_progress_bar()
     transformers.set_seed(config.training.seed)
     out = pathlib.Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     tr = config.training
+    init_process_group(device)
 
-    tokenizer = AutoTokenizer.from_pretrained(
-        config.model.processing_class or config.model.path, trust_remote_code=config.model.trust_remote_code
-    )
+    # downloads land in the hub cache once: the first process per machine fetches, the others read
+    with main_process_first(world):
+        tokenizer = AutoTokenizer.from_pretrained(
+            config.model.processing_class or config.model.path, trust_remote_code=config.model.trust_remote_code
+        )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tdata.ensure_chat_template(tokenizer, config.data.chat_template):
@@ -440,11 +571,13 @@ def train(
     eval_rows = tdata.as_dataset(valid_examples)
     measure = valid_examples or train_examples[: min(64, len(train_examples))]
 
-    model = load_base_model(config, device=device, precision=precision)
-    if device == "cuda" and config.qlora is None:
-        import os
-
-        model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    with main_process_first(world):
+        model = load_base_model(config, device=device, precision=precision)
+    if device == "cuda" and config.qlora is None and layout.engine in ("none", "ddp"):
+        # one whole copy per process, on its own GPU (never device_map="auto", which would spread every
+        # rank's copy over all GPUs); under FSDP / DeepSpeed the weights stay on the CPU until the Trainer
+        # shards them onto the GPUs, and the base loss below is measured there
+        model.to(f"cuda:{world.local_rank}")
     params_b = sum(p.numel() for p in model.parameters()) / 1e9
     before = mean_loss(model, measure, batch_size=tr.eval_batch_size_per_device or tr.train_batch_size_per_device,
                        pad_token_id=tokenizer.pad_token_id)
@@ -491,10 +624,11 @@ def train(
     callbacks = _callbacks(out, log)
     if early:
         callbacks.append(EarlyStoppingCallback(tr.early_stopping_patience, tr.early_stopping_threshold))
+    counted_rows = _CountingRows(train_rows)
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_rows,
+        train_dataset=counted_rows,
         eval_dataset=eval_rows if has_eval else None,
         processing_class=tokenizer,
         data_collator=_Collator(tokenizer.pad_token_id),
@@ -524,16 +658,25 @@ def train(
     after = mean_loss(model, measure, batch_size=args.per_device_eval_batch_size, pad_token_id=tokenizer.pad_token_id)
     log(f"tuned: {after}")
 
-    if config.method == "full":
-        save_dir = out / "model"
-        model.save_pretrained(save_dir)
-    elif config.method == "adapter":
-        save_dir = out / "adapter"
-        save_bottleneck_adapters(model, save_dir, base_model=config.model.path)
-    else:
-        save_dir = out / "adapter"
-        model.save_pretrained(save_dir)
-    tokenizer.save_pretrained(save_dir)
+    if world.distributed:
+        checksum = sum(float(p.detach().double().sum()) for p in model.parameters() if p.requires_grad)
+        rank_log(
+            f"rank {world.rank}/{world.world_size}: {trainer.state.global_step} optimizer steps, read "
+            f"{counted_rows.fetched} training rows ({len(counted_rows.indices)} distinct, indices digest "
+            f"{counted_rows.digest()}), trainable-weight checksum {checksum:.12e}"
+        )
+
+    save_dir = out / ("model" if config.method == "full" else "adapter")
+    if layout.sharding in ("fsdp", "zero3"):
+        # every rank holds a shard: the Trainer gathers the full state dict (a collective) and rank 0 writes it
+        trainer.save_model(str(save_dir))
+    elif world.is_main:
+        if config.method == "adapter":
+            save_bottleneck_adapters(model, save_dir, base_model=config.model.path)
+        else:
+            model.save_pretrained(save_dir)
+    if world.is_main:
+        tokenizer.save_pretrained(save_dir)
 
     if device == "cuda":
         peak, peak_kind = int(torch.cuda.max_memory_allocated()), "cuda_max_memory_allocated"
@@ -545,6 +688,8 @@ def train(
         "method": config.method,
         "device": device,
         "precision": precision,
+        "world_size": world.world_size,
+        "sharding": layout.sharding,
         "trainable_params": trainable,
         "total_params": total,
         "learning_rate": lr,
@@ -572,16 +717,19 @@ def train(
         },
         "saved": str(save_dir),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    run_info = {
-        "base_model": config.model.path,
-        "method": config.method,
-        "qlora": config.qlora.model_dump() if config.qlora else None,
-        "config": config.to_dict(),
-        "notes": config.notes,
-    }
-    (out / "tunesmith_run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-    _plot(history, out / "loss.png", f"{config.method}: {pathlib.Path(config.model.path).name}")
+    if world.is_main:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        run_info = {
+            "base_model": config.model.path,
+            "method": config.method,
+            "qlora": config.qlora.model_dump() if config.qlora else None,
+            "config": config.to_dict(),
+            "notes": config.notes,
+        }
+        (out / "tunesmith_run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+        _plot(history, out / "loss.png", f"{config.method}: {pathlib.Path(config.model.path).name}")
     if not math.isfinite(after.loss):
         log("warning: the tuned model's loss is not finite; lower the learning rate")
+    # no rank returns before rank 0 has written the outputs
+    trainer.accelerator.wait_for_everyone()
     return TuneResult(out, metrics)
