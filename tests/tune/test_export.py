@@ -26,7 +26,10 @@ def quiet(_: str) -> None:
     pass
 
 
-def variant(tiny_dir: pathlib.Path, dest: pathlib.Path, seed: int = 1, **overrides) -> pathlib.Path:
+def variant(
+    tiny_dir: pathlib.Path, dest: pathlib.Path, seed: int = 1, save: dict | None = None, bf16: bool = False,
+    **overrides,
+) -> pathlib.Path:
     """A random-init Llama with the tiny model's tokenizer and some config fields changed."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -41,7 +44,9 @@ def variant(tiny_dir: pathlib.Path, dest: pathlib.Path, seed: int = 1, **overrid
         for name, param in model.named_parameters():
             if name.endswith("norm.weight"):
                 param.uniform_(0.5, 1.5)
-    model.save_pretrained(dest)
+    if bf16:
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(dest, **(save or {}))
     for name in TOKENIZER_FILES:
         if (tiny_dir / name).exists():
             shutil.copy(tiny_dir / name, dest / name)
@@ -248,6 +253,29 @@ def test_q8_0_falls_back_to_f16_for_rows_not_multiple_of_32(tiny, tmp_path):
     types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(result.path).tensors}
     assert types["blk.0.ffn_down.weight"] == "F16"
     assert types["blk.0.ffn_gate.weight"] == "Q8_0"
+
+
+def test_sharded_bf16_checkpoint(tiny, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    src = variant(tiny["model"], tmp_path / "bf16", num_hidden_layers=1, bf16=True,
+                  save={"max_shard_size": "40KB"})
+    assert (src / "model.safetensors.index.json").exists()
+    headers = [json.loads(p.read_bytes()[8:8 + int.from_bytes(p.read_bytes()[:8], "little")])
+               for p in src.glob("*.safetensors")]
+    assert {meta["dtype"] for h in headers for name, meta in h.items() if name != "__metadata__"} == {"BF16"}
+    reference = AutoModelForCausalLM.from_pretrained(src, dtype=torch.bfloat16).state_dict()
+    result = export_gguf(src, tmp_path / "bf16.gguf", outtype="f16", log=quiet)
+    got = {name: values for name, _, values in iter_gguf_tensors(result.path)}
+    for hf, w in reference.items():
+        values = got[expected_name(hf)]
+        if hf.endswith(("q_proj.weight", "k_proj.weight")):  # 4 query and 4 key/value heads
+            values = unpermute_qk(values, 4)
+        want = w.float().numpy()
+        if w.ndim == 2:
+            want = want.astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(values, want, err_msg=hf)
 
 
 def test_tied_embeddings_write_no_output_tensor(tiny, tmp_path):
