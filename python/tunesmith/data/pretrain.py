@@ -38,20 +38,28 @@ def _split_long(tokenizer: Any, line: str, ids: list[int], offsets: list[tuple[i
     k = 0
     while k < len(ids):
         take = min(chunk_size, len(ids) - k)
+        if offsets is not None and k + take < len(ids):
+            # prefer to cut between words: the last token in the window that starts at whitespace
+            for t in range(take, 0, -1):
+                start = offsets[k + t][0]
+                if line[start : start + 1].isspace() or line[start - 1 : start].isspace():
+                    take = t
+                    break
         while True:
             end = k + take
             if offsets is not None:
                 start_char = offsets[k][0] if k else 0
                 end_char = offsets[end][0] if end < len(ids) else len(line)
-                piece = line[start_char:end_char]
+                piece = line[start_char:end_char].strip()
             else:
                 piece = tokenizer.decode(ids[k:end])
-            # re-tokenizing a substring can merge differently at its edges: shrink until it fits
+            # re-tokenizing a substring can merge differently at its edges (and a token that carried its
+            # leading space changes once the space is stripped): shrink until it fits
             if take == 1 or _count(tokenizer, piece) <= chunk_size:
                 break
             take -= 1
         if piece.strip():
-            pieces.append(piece.strip() if offsets is not None else piece)
+            pieces.append(piece)
         k += take
     return pieces
 
@@ -61,7 +69,8 @@ def chunk_texts(lines: Iterable[str], tokenizer: Any, chunk_size: int = 2048, *,
 
     Lines are stripped and empty ones skipped, then joined with ``separator`` (the guide's ``" "``) in order;
     a chunk is closed when the next line would overflow it. A line longer than ``chunk_size`` tokens is cut at
-    token boundaries into chunks of its own. Every chunk is re-tokenized to check its size.
+    token boundaries into chunks of its own. Every chunk is re-tokenized to check its size (the one exception: a
+    single token that re-tokenizes longer on its own, which only matters for a ``chunk_size`` of 1 or 2).
 
     Args:
         lines: The corpus, one line (or document) per item.
