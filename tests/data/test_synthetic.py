@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from tunesmith.data import CompletionClient, DataAugmenter, EndpointError, SyntheticDataGenerator, TrainingExample
-from tunesmith.data.synthetic import clean_examples, parse_generated, parse_paraphrases
+from tunesmith.data.synthetic import ParseFailure, clean_examples, parse_generated, parse_paraphrases
 from tunesmith.errors import ArgumentError
 
 SEEDS = [
@@ -112,6 +112,7 @@ def test_augmenter_paraphrases_with_originals_first_and_reports(fake_endpoint):
     assert out[4].output == SEEDS[1].output and out[4].input == "10 km"
     reasons = sorted(f.reason for f in aug.report.unparsed)
     assert reasons == ["got 1 of 2 paraphrases", "more than the 2 asked for", "preamble", "same as the original"]
+    assert aug.report.unparsed[0] == ParseFailure(0, "Sure, here are 2 paraphrases:", "preamble")
     assert "Original: Convert the temperature to Fahrenheit" in fake_endpoint.requests[0]["body"]["messages"][0]["content"]
 
 

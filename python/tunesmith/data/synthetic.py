@@ -197,14 +197,14 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(".?!")
 
 
-def parse_paraphrases(response: str, original: str, num: int) -> tuple[list[str], list[str]]:
-    """Up to ``num`` distinct paraphrases from a one-per-line answer, and the lines that were skipped (with why).
+def parse_paraphrases(response: str, original: str, num: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Up to ``num`` distinct paraphrases from a one-per-line answer, and the skipped lines as ``(reason, line)``.
 
     Numbering, bullets, ``Paraphrase 1:`` labels and wrapping quotes are removed; a preamble line ending in
     ``:``, a line equal to the original, and a repeat are skipped.
     """
     found: list[str] = []
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     seen = {_norm(original)}
     for line in response.splitlines():
         text = line.strip()
@@ -219,17 +219,17 @@ def parse_paraphrases(response: str, original: str, num: int) -> tuple[list[str]
         if not text:
             continue
         if text.endswith(":") and not found:
-            skipped.append(f"preamble: {line.strip()!r}")
+            skipped.append(("preamble", line.strip()))
             continue
         key = _norm(text)
         if key == _norm(original):
-            skipped.append(f"same as the original: {line.strip()!r}")
+            skipped.append(("same as the original", line.strip()))
             continue
         if key in seen:
-            skipped.append(f"repeat: {line.strip()!r}")
+            skipped.append(("repeat", line.strip()))
             continue
         if len(found) >= num:
-            skipped.append(f"more than the {num} asked for: {line.strip()!r}")
+            skipped.append((f"more than the {num} asked for", line.strip()))
             continue
         seen.add(key)
         found.append(text)
@@ -425,7 +425,7 @@ class DataAugmenter:
         self.concurrency = concurrency
         self.report = GenerationReport()
 
-    async def _generate_paraphrases(self, text: str, num: int) -> tuple[list[str], list[str]]:
+    async def _generate_paraphrases(self, text: str, num: int) -> tuple[list[str], list[tuple[str, str]]]:
         response = await self.llm.generate(
             prompt=f"""Generate {num} different paraphrases of this instruction.
 Keep the same meaning but vary the wording.
@@ -456,7 +456,7 @@ Paraphrases (one per line):""",
         report = self.report = GenerationReport()
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(ex: TrainingExample) -> tuple[list[str], list[str]]:
+        async def one(ex: TrainingExample) -> tuple[list[str], list[tuple[str, str]]]:
             async with gate:
                 return await self._generate_paraphrases(ex.instruction, num_paraphrases)
 
@@ -465,8 +465,7 @@ Paraphrases (one per line):""",
         copies: list[TrainingExample] = []
         owner: list[int] = []
         for i, (ex, (paraphrases, skipped)) in enumerate(zip(examples, answers, strict=True)):
-            for line in skipped:
-                report.unparsed.append(ParseFailure(i, line.split(": ", 1)[-1], line.split(": ", 1)[0]))
+            report.unparsed.extend(ParseFailure(i, line, reason) for reason, line in skipped)
             if len(paraphrases) < num_paraphrases:
                 report.unparsed.append(ParseFailure(i, ex.instruction,
                                                     f"got {len(paraphrases)} of {num_paraphrases} paraphrases"))
