@@ -13,7 +13,7 @@ from typing import Any
 
 from tunesmith.tune.config import TrainConfig, load_config
 
-__all__ = ["TrainConfig", "load_config", "merge", "preflight", "recommend_lr", "train"]
+__all__ = ["RLHFTrainer", "TrainConfig", "load_config", "merge", "preflight", "recommend_lr", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from tunesmith.tune.merge import merge
 
         return merge
+    if name == "RLHFTrainer":  # rlhf.py imports torch only inside its functions
+        from tunesmith.tune.rlhf import RLHFTrainer
+
+        return RLHFTrainer
     raise AttributeError(f"module 'tunesmith.tune' has no attribute {name!r}")

@@ -58,6 +58,7 @@ import math
 import pathlib
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -75,6 +76,7 @@ __all__ = [
     "make_keyword_pairs",
     "optimize_policy",
     "pairwise_accuracy",
+    "sample_completions",
     "score",
     "train_reward_model",
 ]
@@ -651,11 +653,35 @@ def train_reward_model(
 # --- step 2: on-policy optimization ---------------------------------------------------------------
 
 
-def _sample(model: Any, tokenizer: Any, prompts: Sequence[Messages], *, max_new_tokens: int, temperature: float,
-            seed: int) -> list[str]:
-    """One sampled completion per prompt, decoded the way TRL decodes (special tokens dropped)."""
+def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str | Messages], *, max_new_tokens: int = 16,
+                       temperature: float = 1.0, seed: int = 0) -> list[str]:
+    """One sampled completion per prompt, formatted and decoded the way TRL's GRPO/RLOO trainers do it.
+
+    The prompt gets the chat template with the generation prompt; sampling is
+    plain temperature sampling over the whole vocabulary (no top-k/top-p), as in
+    training; special tokens are dropped from the decoded text.
+
+    Args:
+        model: a causal LM.
+        tokenizer: its tokenizer (with a chat template and a pad token).
+        prompts: strings (a user message) or message lists.
+        max_new_tokens: tokens per completion at most.
+        temperature: sampling temperature (> 0).
+        seed: ``torch.manual_seed`` before sampling, so the same model and seed give the same completions.
+
+    Returns:
+        One string per prompt.
+
+    Raises:
+        ArgumentError: ``max_new_tokens`` or ``temperature`` is not positive.
+        InputError: a prompt is neither a string nor a message list.
+    """
     import torch
 
+    _check_positive(max_new_tokens=max_new_tokens, temperature=temperature)
+    prompts = _prompt_rows(prompts, "prompts")
+    if not prompts:
+        return []
     device = next(model.parameters()).device
     texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
     batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False).to(device)
@@ -779,7 +805,7 @@ def optimize_policy(
     def measure(tag: str) -> float | None:
         if not held_out:
             return None
-        completions = _sample(policy, tokenizer, held_out, max_new_tokens=max_completion_length,
+        completions = sample_completions(policy, tokenizer, held_out, max_new_tokens=max_completion_length,
                               temperature=temperature, seed=seed + 1)
         rewards = score(rm, rm_tokenizer, held_out, completions)
         value = sum(rewards) / len(rewards)
@@ -817,7 +843,11 @@ def optimize_policy(
     )
     _quiet_trainer(trainer)
     started = time.perf_counter()
-    trainer.train()
+    with warnings.catch_warnings():
+        # TRL 1.16 reads model.is_gradient_checkpointing around every generation; transformers 5 deprecated the
+        # name (FutureWarning each step). Not ours to fix, and nothing a caller can act on.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        trainer.train()
     wall = time.perf_counter() - started
     policy = trainer.model
     history = list(trainer.state.log_history)
@@ -831,7 +861,7 @@ def optimize_policy(
     samples: list[tuple[str, str, float]] = []
     if held_out:
         shown = held_out[:4]
-        completions = _sample(policy, tokenizer, shown, max_new_tokens=max_completion_length,
+        completions = sample_completions(policy, tokenizer, shown, max_new_tokens=max_completion_length,
                               temperature=temperature, seed=seed + 2)
         rewards = score(rm, rm_tokenizer, shown, completions)
         samples = [(p[-1]["content"], c, r) for p, c, r in zip(shown, completions, rewards, strict=True)]
