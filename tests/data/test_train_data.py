@@ -81,6 +81,24 @@ def test_tokenizers_without_offsets_get_the_same_mask_boundary(tokenizer):
         assert _response_part(tokenizer, s_ids, s_lab) == _response_part(tokenizer, f_ids, f_lab)
 
 
+class _AppendsEos(_NoOffsets):
+    """A tokenizer whose post-processor appends EOS itself (as Llama-style configs with add_eos_token do)."""
+
+    def __call__(self, text, **kw):
+        enc = dict(self.inner(text, **kw))
+        if kw.get("add_special_tokens", True):
+            enc["input_ids"] = [*enc["input_ids"], self.eos_token_id]
+            if "offset_mapping" in enc:
+                enc["offset_mapping"] = [*enc["offset_mapping"], (0, 0)]
+        return enc
+
+
+def test_an_eos_the_tokenizer_appends_still_carries_loss(tokenizer):
+    plain = DatasetFormatter.to_huggingface(EXAMPLES, tokenizer, padding="do_not_pad", return_tensors=None)
+    own = DatasetFormatter.to_huggingface(EXAMPLES, _AppendsEos(tokenizer), padding="do_not_pad", return_tensors=None)
+    assert own == plain  # one EOS, with loss, either way
+
+
 lines = st.lists(st.lists(st.sampled_from(WORDS), min_size=0, max_size=30).map(" ".join), max_size=25)
 
 

@@ -40,6 +40,8 @@ _LAZY: dict[str, str] = {
     "DataAugmenter": "tunesmith.data.synthetic",
     "GenerationReport": "tunesmith.data.synthetic",
     "ParseResult": "tunesmith.data.synthetic",
+    "ParseFailure": "tunesmith.data.synthetic",
+    "clean_examples": "tunesmith.data.synthetic",
     "parse_generated": "tunesmith.data.synthetic",
     "parse_paraphrases": "tunesmith.data.synthetic",
 }

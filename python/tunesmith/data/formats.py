@@ -399,9 +399,12 @@ def _tokenize_example(tokenizer: Any, ex: TrainingExample, max_length: int, add_
         ids = head + tail
         labels = [IGNORE_INDEX] * len(head) + tail
     eos = getattr(tokenizer, "eos_token_id", None)
-    if add_eos and eos is not None and (not ids or ids[-1] != eos):
-        ids.append(eos)
-        labels.append(eos)
+    if add_eos and eos is not None:
+        if ids and ids[-1] == eos:  # the tokenizer appended it already, as a special token without loss
+            labels[-1] = eos
+        else:
+            ids.append(eos)
+            labels.append(eos)
     return ids[:max_length], labels[:max_length]
 
 
