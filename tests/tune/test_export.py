@@ -378,3 +378,11 @@ def test_llama_cpp_logits_match_transformers(exported, gqa, tokenizer, outtype):
     limit = 0.02 if outtype == "f16" else 0.08
     assert diff.max() <= limit * scale
     assert (got.argmax(-1) == reference.argmax(-1)).mean() >= 0.9
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(export_mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted >= 5
