@@ -104,6 +104,16 @@ def test_save_dataset_writes_the_seed_guides_bytes(tmp_path):
     assert DatasetFormatter.from_sharegpt(DatasetFormatter.to_sharegpt(exs))[1] == TrainingExample("Count", "", "1 2 3")
 
 
+def test_jsonl_lines_survive_readers_that_split_on_unicode_line_breaks(tmp_path):
+    from tunesmith.tune.data import load_records
+
+    tricky = [TrainingExample("a\u2028b", "c\x85d", "e\u2029f é")]
+    path = save_examples(tricky * 3, tmp_path / "t.jsonl")
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 3 and "é" in path.read_text(encoding="utf-8")
+    assert [r.data["instruction"] for r in load_records(path)] == ["a\u2028b"] * 3
+    assert load_examples(path).examples == tricky * 3
+
+
 def test_failed_save_leaves_the_old_file(tmp_path):
     path = tmp_path / "keep.jsonl"
     save_examples([TrainingExample("old", "", "data")], path)

@@ -45,6 +45,7 @@ __all__ = [
     "atomic_write",
     "detect_schema",
     "example_to_record",
+    "json_line",
     "load_examples",
     "record_to_example",
     "save_examples",
@@ -134,6 +135,20 @@ def example_to_record(example: TrainingExample, schema: str = "alpaca", *, extra
 
 # --- files -------------------------------------------------------------------------------------------
 
+# Characters JSON leaves unescaped that str.splitlines() treats as line breaks; escaped so that every JSONL
+# reader, including ones that split with splitlines(), sees one record per line.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def json_line(record: Any) -> str:
+    """``record`` as one JSONL line (UTF-8 text kept readable; Unicode line separators escaped), with ``\\n``."""
+    text = json.dumps(record, ensure_ascii=False)
+    for char, escaped in _LINE_BREAKS.items():
+        if char in text:
+            text = text.replace(char, escaped)
+    return text + "\n"
+
+
 
 def _file_format(path: pathlib.Path, file_format: str | None) -> str:
     if file_format is not None:
@@ -196,7 +211,7 @@ def save_examples(
     kind = _file_format(path, file_format)
     records = [example_to_record(ex, schema, extras=extras) for ex in examples]
     if kind == "jsonl":
-        return atomic_write(path, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        return atomic_write(path, lambda f: f.writelines(json_line(r) for r in records))
     if kind == "json":
         return atomic_write(path, lambda f: json.dump(records, f, indent=2, ensure_ascii=False))
     import pyarrow as pa

@@ -247,7 +247,7 @@ class ContinuedPreTrainer:
             ArgumentError: no chunks, or an unknown ``method``.
             ConfigError: the resulting training config is invalid (names the key).
         """
-        from tunesmith.data.formats import atomic_write
+        from tunesmith.data.formats import atomic_write, json_line
         from tunesmith.tune.config import TrainConfig
         from tunesmith.tune.trainer import train
 
@@ -257,7 +257,7 @@ class ContinuedPreTrainer:
             raise ArgumentError(f"method: {method!r} is not one of full, lora")
         out = pathlib.Path(output_dir)
         corpus = atomic_write(out / "corpus.jsonl",
-                              lambda f: f.writelines(json.dumps({"text": c}, ensure_ascii=False) + "\n" for c in chunks))
+                              lambda f: f.writelines(json_line({"text": c}) for c in chunks))
         settings: dict[str, Any] = {
             "num_epochs": num_epochs,
             "learning_rate": learning_rate,

@@ -261,13 +261,14 @@ def clean_examples(
     if not candidates:
         return [], {}
     from tunesmith.clean import Pipeline
+    from tunesmith.data.formats import json_line
 
     with tempfile.TemporaryDirectory(prefix="tunesmith-data-") as tmp:
         src, dst, removed = (pathlib.Path(tmp) / n for n in ("in.jsonl", "out.jsonl", "removed.jsonl"))
         n_ref = len(reference)
         with src.open("w", encoding="utf-8") as f:
             for i, ex in enumerate([*reference, *candidates]):
-                f.write(json.dumps({**ex.to_alpaca_format(), "_tunesmith_index": i}, ensure_ascii=False) + "\n")
+                f.write(json_line({**ex.to_alpaca_format(), "_tunesmith_index": i}))
         Pipeline(config).clean_file(src, dst, removed=removed)
         kept = []
         for line in dst.read_text(encoding="utf-8").splitlines():
