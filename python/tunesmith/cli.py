@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("tunesmith.estimate.cli", "sweep the memory estimator over batch × sequence (or any grid) to a table"),
     "seed": ("tunesmith.estimate.seed_cli", "print the seed heuristics (ai-hwaccel / entrenar) for a model size"),
     "clean": ("tunesmith.clean.cli", "clean JSONL/Parquet corpora: filters, exact + MinHash dedup, PII redaction"),
+    "data": ("tunesmith.data.cli", "convert / split / mix instruction datasets; generate synthetic ones via an API"),
     "check": ("tunesmith.check", "walk the guide's best-practice checklist against a tune config and its data"),
     "tune": ("tunesmith.tune.cli", "fine-tune from a YAML config (tune CONFIG [--force] | tune validate CONFIG)"),
     "merge": ("tunesmith.tune.cli_merge", "merge a run's adapter into its base: writes OUTPUT_DIR/merged"),
