@@ -122,6 +122,12 @@ def test_failed_save_leaves_the_old_file(tmp_path):
         save_examples([TrainingExample("a", "", "b", metadata={"bad": object()})], path, extras=True)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.jsonl"]
+    path.chmod(0o640)
+    save_examples([TrainingExample("new", "", "data")], path)
+    assert path.stat().st_mode & 0o777 == 0o640  # a rewrite keeps the file's mode
+    fresh = save_examples([], tmp_path / "fresh.jsonl")
+    (tmp_path / "plain.txt").write_text("")  # what an ordinary open() gives under this umask
+    assert fresh.stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
 
 
 def test_strict_errors_name_file_line_and_field(tmp_path):

@@ -24,10 +24,12 @@ Parquet) and field; ``lenient=True`` collects it as a :class:`Reject` instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
 import random
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -164,6 +166,13 @@ def _file_format(path: pathlib.Path, file_format: str | None) -> str:
     return kind
 
 
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: PathLike, write: Any, *, binary: bool = False) -> pathlib.Path:
     """Call ``write(file)`` on a sibling temp file, then rename it over ``path``.
 
@@ -171,8 +180,11 @@ def atomic_write(path: PathLike, write: Any, *, binary: bool = False) -> pathlib
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes the file 0600; give the result the mode an ordinary open() would (or the old file's)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as f:
             write(f)
             f.flush()
