@@ -13,7 +13,8 @@ then optimize a fresh copy of the tiny model against it and report
   reward model was trained to prefer: does the policy learn the rule, not only
   some quirk of the reward model?
 
-    python benches/bench_rlhf.py [--seeds 3] [--steps 60] [--k 10] [--algorithm grpo|rloo] [--threads 1] [--json out.json]
+    python benches/bench_rlhf.py [--seeds 3] [--steps 60] [--k 10] [--algorithm grpo|rloo] [--threads 1]
+                                 [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def run_seed(model_dir: pathlib.Path, work: pathlib.Path, *, seed: int, steps: i
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tunesmith.tune.rlhf import _TOPICS, make_keyword_pairs, optimize_policy, sample_completions, train_reward_model
+    from tunesmith.tune.rlhf import (
+        _TOPICS, make_keyword_pairs, optimize_policy, sample_completions, train_reward_model,
+    )
 
     pairs = make_keyword_pairs(320, seed=seed)
     evals = [f"Say something about the {t}." for t in _TOPICS] * 8  # 80 evaluation prompts

@@ -133,7 +133,8 @@ def test_bradley_terry_loss_matches_the_formula(torch_one_thread, diffs, margin)
 @pytest.mark.train
 def test_bradley_terry_loss_docstring_runs(torch_one_thread):
     runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(rlhf.bradley_terry_loss, globs={"bradley_terry_loss": rlhf.bradley_terry_loss}):
+    globs = {"bradley_terry_loss": rlhf.bradley_terry_loss}
+    for test in doctest.DocTestFinder().find(rlhf.bradley_terry_loss, globs=globs):
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0 and runner.summarize(verbose=False).attempted == 3
 
@@ -165,7 +166,8 @@ def test_reward_model_learns_and_grpo_raises_the_reward(tiny, tmp_path, torch_on
 
     # _get_reward scores one pair the way the held-out metric does
     held = pairs[130]
-    chosen, rejected = trainer._get_reward(held["prompt"], held["chosen"]), trainer._get_reward(held["prompt"], held["rejected"])
+    chosen = trainer._get_reward(held["prompt"], held["chosen"])
+    rejected = trainer._get_reward(held["prompt"], held["rejected"])
     assert chosen.shape == () and float(chosen) > float(rejected)
 
     # the policy: one logged reward per step, and the last steps score clearly above the first

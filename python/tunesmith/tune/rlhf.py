@@ -103,7 +103,7 @@ _TOPICS = ["apple", "river", "stone", "cloud", "table", "garden", "window", "bri
 def make_keyword_pairs(
     n: int, *, keywords: Sequence[str] = COLOURS, noise_fraction: float = 0.5, seed: int = 0
 ) -> list[dict[str, str]]:
-    """Preference pairs with an easily learnable rule: the chosen reply names one of ``keywords``, the rejected one none.
+    """Preference pairs with a learnable rule: the chosen reply names one of ``keywords``, the rejected one none.
 
     Two kinds of pair, mixed in shuffled order:
 
@@ -300,7 +300,8 @@ def score(
     import torch
 
     if len(prompts) != len(responses):
-        raise ArgumentError(f"score: {len(prompts)} prompts but {len(responses)} responses; give one prompt per response")
+        raise ArgumentError(f"score: {len(prompts)} prompts but {len(responses)} responses; "
+                            "give one prompt per response")
     if batch_size < 1:
         raise ArgumentError(f"score: batch_size must be >= 1, got {batch_size}")
     texts = [format_conversation(tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
@@ -319,7 +320,9 @@ def score(
     return out
 
 
-def pairwise_accuracy(model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]], *, batch_size: int = 32) -> dict[str, float]:
+def pairwise_accuracy(
+    model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]], *, batch_size: int = 32
+) -> dict[str, float]:
     """Held-out metrics of a reward model on preference pairs, each pair scored on its own.
 
     Args:
@@ -362,7 +365,7 @@ class RewardModelResult:
     Attributes:
         output_dir: the run's folder; the reward model and its tokenizer are in ``output_dir / "model"``.
         model_dir: ``output_dir / "model"`` (load with ``AutoModelForSequenceClassification.from_pretrained``).
-        train_pairs: pairs trained on.
+        train_pairs: pairs trained on (after TRL drops those longer than ``max_length``).
         eval_pairs: held-out pairs measured.
         accuracy: held-out pairwise accuracy after training.
         accuracy_before: the same before training (about 0.5 for a random head).
@@ -447,7 +450,7 @@ def _check_positive(**values: float) -> None:
 
 
 def _resolve(device: str, precision: str) -> tuple[str, str]:
-    """(device, precision) after ``auto``: CUDA and bf16 (fp16 on pre-Ampere cards) when present, CPU and fp32 otherwise."""
+    """(device, precision) after ``auto``: CUDA and bf16 (fp16 before Ampere) when present, else CPU and fp32."""
     import torch
 
     _check_choice("device", device, _DEVICES)
@@ -580,7 +583,8 @@ def train_reward_model(
     """
     _check_positive(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size)
     if eval_pairs is None and not 0 < eval_fraction < 1:
-        raise ArgumentError(f"eval_fraction must be between 0 and 1 (exclusive) when eval_pairs is None, got {eval_fraction}")
+        raise ArgumentError(f"eval_fraction must be between 0 and 1 (exclusive) when eval_pairs is None, "
+                            f"got {eval_fraction}")
     rows = _preference_rows(train_pairs, "train_pairs")
     if eval_pairs is None:
         n_eval = max(1, int(len(rows) * eval_fraction))
@@ -628,6 +632,12 @@ def train_reward_model(
         processing_class=tokenizer,
     )
     _quiet_trainer(trainer)
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise ArgumentError(f"max_length: every training pair is longer than {max_length} tokens; raise it or use None")
+    if kept < len(rows):
+        log(f"note: {len(rows) - kept} of {len(rows)} training pairs are longer than max_length={max_length} "
+            "tokens and were dropped")
     started = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - started
@@ -640,7 +650,7 @@ def train_reward_model(
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     result = RewardModelResult(
-        output_dir=out, model_dir=model_dir, train_pairs=len(rows), eval_pairs=len(held_out),
+        output_dir=out, model_dir=model_dir, train_pairs=kept, eval_pairs=len(held_out),
         accuracy=after["accuracy"], accuracy_before=before["accuracy"], eval_loss=after["loss"],
         eval_loss_before=before["loss"], margin=after["margin"], steps=trainer.state.global_step,
         train_seconds=wall, device=device, precision=precision, history=list(trainer.state.log_history),
@@ -684,7 +694,8 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[str | Messa
         return []
     device = next(model.parameters()).device
     texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False).to(device)
+    batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                      add_special_tokens=False).to(device)
     was_training = model.training
     model.eval()
     try:
@@ -766,7 +777,8 @@ def optimize_policy(
     if beta is not None and beta < 0:
         raise ArgumentError(f"beta must be >= 0 or None, got {beta}")
     if 2 * k > steps:
-        raise ArgumentError(f"k ({k}) must be at most steps / 2 ({steps // 2}) so the first and last k steps do not overlap")
+        raise ArgumentError(f"k ({k}) must be at most steps / 2 ({steps // 2}) "
+                            "so the first and last k steps do not overlap")
     rows = _prompt_rows(prompts, "prompts")
     if not rows:
         raise ArgumentError("prompts is empty; give at least one prompt")
