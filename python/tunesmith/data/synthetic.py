@@ -375,8 +375,9 @@ Output: <expected output>
         budget = self.max_requests if self.max_requests is not None else 2 * -(-num_to_generate // self.batch_size) + 2
         candidates: list[TrainingExample] = []
         kept: list[TrainingExample] = []
-        while len(kept) < num_to_generate and report.requests < budget:
-            n = min(self.batch_size, num_to_generate - len(kept))
+        usable = 0  # parsed examples not yet cleaned count as usable until the engine says otherwise
+        while usable < num_to_generate and report.requests < budget:
+            n = min(self.batch_size, num_to_generate - usable)
             response = await self.llm.generate(prompt=self._prompt(seed_text, n),
                                                system=f"You are generating training data for: {task_description}")
             report.requests += 1
@@ -385,12 +386,17 @@ Output: <expected output>
             report.unparsed.extend(dataclasses.replace(f, index=f.index + offset) for f in parsed.failures)
             report.parsed += len(parsed.examples)
             candidates.extend(parsed.examples)
-            if self.clean is False:
-                kept = list(candidates)
-            else:
-                kept, report.removed_by_clean = clean_examples(
-                    candidates, reference=seed_examples, config=None if self.clean is True else self.clean
-                )
+            usable += len(parsed.examples)
+            # clean once there may be enough (or no request is left), not after every request: each pass
+            # re-checks all candidates, so a top-up round sees duplicates across rounds
+            if usable >= num_to_generate or report.requests >= budget:
+                if self.clean is False:
+                    kept = list(candidates)
+                else:
+                    kept, report.removed_by_clean = clean_examples(
+                        candidates, reference=seed_examples, config=None if self.clean is True else self.clean
+                    )
+                usable = len(kept)
         if len(kept) < num_to_generate:
             report.notes.append(f"asked for {num_to_generate}, got {len(kept)} usable after {report.requests} requests")
         kept = kept[:num_to_generate]
