@@ -98,7 +98,7 @@ def test_world_info_round_trips_valid_launches(world, data):
     ({"WORLD_SIZE": "4", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, (4, "zero2", "deepspeed")),
     ({"WORLD_SIZE": "4", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, (4, "zero3", "deepspeed")),
     ({"WORLD_SIZE": "4", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "1"}, (4, "ddp", "deepspeed")),
-    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, (1, "none", "deepspeed")),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, (1, "zero3", "deepspeed")),
 ])
 def test_detect_layout_from_launcher_variables(env, expected):
     layout = detect_layout(env)
@@ -156,6 +156,13 @@ def test_ddp_and_fsdp_accept_the_supported_methods(method):
     check_compatibility(_config(method), Layout(2, "ddp", "test", False, "ddp"))
     if method is None or "qlora" not in method and "adapter" not in method:
         check_compatibility(_config(method), FSDP2)
+
+
+def test_fsdp_and_deepspeed_launches_refused_on_cpu():
+    for layout in (FSDP2, ZERO3):
+        with pytest.raises(UnsupportedError, match="on CPU: accelerate shards with FSDP / DeepSpeed on GPUs only"):
+            check_compatibility(_config({"lora_config": {}}), layout, "cpu")
+    check_compatibility(_config({"lora_config": {}}), FSDP2, "cuda")
 
 
 def test_deepspeed_launch_without_deepspeed_says_how_to_install():

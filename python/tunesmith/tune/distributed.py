@@ -46,10 +46,11 @@ dpo            yes [4]   yes [4]   yes [4]                   yes [4]
 
 What was run: DDP on CPU (gloo) with ``torchrun --nproc_per_node 2`` and with
 ``accelerate launch --config_file configs/accelerate/ddp.yaml`` (tests/tune/test_distributed_train.py).
-FSDP needs GPUs for its shipped config and DeepSpeed is not installed in the
-development environment, so fsdp.yaml, zero2.yaml and zero3.yaml are validated
-against accelerate's config schema and their sharding detection is tested, but no
-training ran under them here.
+accelerate runs FSDP and DeepSpeed on accelerators only (an FSDP config on CPU would
+quietly train plain DDP, so tunesmith refuses it there), the development machine has
+no GPU and DeepSpeed is not installed in it: fsdp.yaml, zero2.yaml and zero3.yaml are
+validated against accelerate's config schema and the sharding each one exports is
+detected in tests, but no training ran under them.
 """
 
 from __future__ import annotations
@@ -222,6 +223,9 @@ def detect_layout(
     stage. Anything else with several processes is plain data parallel (``ddp``).
     ZeRO-1 (optimizer state sharded only) is sized as ``ddp``, which overstates it.
     HYBRID_SHARD shards within a machine, so its ``num_devices`` is the local world size.
+    An FSDP or DeepSpeed launch keeps its sharding even with one process (the
+    estimator treats sharding over one device as none), so what it refuses is refused
+    whatever the process count.
 
     Args:
         env: the environment to read (default ``os.environ``).
@@ -259,30 +263,37 @@ def detect_layout(
             source = f"FSDP, FSDP_SHARDING_STRATEGY={strategy}"
             if strategy in ("HYBRID_SHARD", "4", "_HYBRID_SHARD_ZERO2", "HYBRID_SHARD_ZERO2", "5"):
                 n = world.local_world_size
-        return Layout(n, sharding if n > 1 else "none", source, ckpt, "fsdp")
+        return Layout(n, sharding, source, ckpt, "fsdp")
     if env.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in _TRUE:
         stage, where = _deepspeed_stage(env)
         if stage not in (0, 1, 2, 3):
             raise ConfigError(f"{where}={stage} is not a ZeRO stage; valid choices: 0, 1, 2, 3")
         sharding = {0: "ddp", 1: "ddp", 2: "zero2", 3: "zero3"}[stage]
-        return Layout(n, sharding if n > 1 else "none", f"DeepSpeed ZeRO-{stage} from {where}", False, "deepspeed")
+        return Layout(n, sharding, f"DeepSpeed ZeRO-{stage} from {where}", False, "deepspeed")
     if n > 1:
         launcher = "accelerate" if "ACCELERATE_MIXED_PRECISION" in env else "torchrun"
         return Layout(n, "ddp", f"{launcher}, WORLD_SIZE={n}", False, "ddp")
     return Layout()
 
 
-def check_compatibility(config: Any, layout: Layout) -> None:
+def check_compatibility(config: Any, layout: Layout, device: str | None = None) -> None:
     """Refuse, before any weights load, the method × layout pairs of the module's table that cannot work.
 
     Args:
         config: the run's :class:`~tunesmith.tune.config.TrainConfig`.
         layout: the launch's :class:`Layout`.
+        device: ``cpu`` or ``cuda`` when known: accelerate runs FSDP and DeepSpeed on accelerators only
+            (on CPU it would quietly train plain DDP under an FSDP config), so those launches are refused on CPU.
 
     Raises:
         UnsupportedError: the message says which pair, why, and what runs instead.
     """
     method = config.method
+    if device == "cpu" and layout.engine in ("fsdp", "deepspeed"):
+        raise UnsupportedError(
+            f"{layout.source} on CPU: accelerate shards with FSDP / DeepSpeed on GPUs only and would train plain "
+            "DDP here; launch with configs/accelerate/ddp.yaml or torchrun on CPU"
+        )
     if method == "prefix_tuning" and (config.training.gradient_checkpointing or layout.activation_checkpointing):
         where = ("training.gradient_checkpointing" if config.training.gradient_checkpointing
                  else "fsdp_activation_checkpointing in the accelerate config")

@@ -481,6 +481,7 @@ def train(
     from tunesmith.tune.methods import resolve_device, resolve_precision
 
     device = resolve_device(config.training.device)
+    check_compatibility(config, layout, device)
     precision = resolve_precision(config.training.precision, device)
     if config.method == "qlora":
         from tunesmith.tune.methods import bnb_status
@@ -667,14 +668,16 @@ def train(
         )
 
     save_dir = out / ("model" if config.method == "full" else "adapter")
-    if layout.sharding in ("fsdp", "zero3"):
-        # every rank holds a shard: the Trainer gathers the full state dict (a collective) and rank 0 writes it
+    if config.method == "adapter":
+        # refused under FSDP / ZeRO-3 (check_compatibility): every rank holds the whole adapter
+        if world.is_main:
+            save_bottleneck_adapters(model, save_dir, base_model=config.model.path)
+    elif layout.engine in ("fsdp", "deepspeed"):
+        # the engine holds the weights (sharded under FULL_SHARD / ZeRO-3): the Trainer gathers a full state
+        # dict (a collective every rank joins) and writes it from rank 0
         trainer.save_model(str(save_dir))
     elif world.is_main:
-        if config.method == "adapter":
-            save_bottleneck_adapters(model, save_dir, base_model=config.model.path)
-        else:
-            model.save_pretrained(save_dir)
+        model.save_pretrained(save_dir)
     if world.is_main:
         tokenizer.save_pretrained(save_dir)
 
