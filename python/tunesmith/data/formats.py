@@ -538,7 +538,7 @@ class DatasetFormatter:
         """
         ratios = {"train_ratio": train_ratio, "val_ratio": val_ratio, "test_ratio": test_ratio}
         for name, value in ratios.items():
-            if not 0.0 <= value <= 1.0:
+            if not -1e-9 <= value <= 1.0 + 1e-9:  # 1 - 0.8 - 0.2 is -5.6e-17 in floating point
                 raise ArgumentError(f"{name}: must be in [0, 1], got {value}")
         if abs(sum(ratios.values()) - 1.0) > 1e-6:
             raise ArgumentError(
