@@ -1,4 +1,4 @@
-"""Training under launchers: torchrun / accelerate launch on CPU (gloo), the launch's layout, the shipped accelerate configs.
+"""Training under launchers: torchrun / accelerate launch on CPU (gloo), layout detection, the accelerate configs.
 
 The launch tests run ``tunesmith tune`` in two processes and watch what each one
 writes with a Python audit hook (``sys.addaudithook``, installed through a
@@ -35,9 +35,13 @@ from tunesmith.tune.distributed import (
 
 ROOT = pathlib.Path(__file__).parents[2]
 ACCELERATE_CONFIGS = sorted((ROOT / "python" / "tunesmith" / "configs" / "accelerate").glob("*.yaml"))
-LAUNCH_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED",
-              "ACCELERATE_DEEPSPEED_ZERO_STAGE", "ACCELERATE_DEEPSPEED_CONFIG_FILE", "FSDP_SHARDING_STRATEGY",
-              "FSDP_VERSION", "FSDP_RESHARD_AFTER_FORWARD", "FSDP_ACTIVATION_CHECKPOINTING", "ACCELERATE_MIXED_PRECISION")
+LAUNCH_ENV = (
+    "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED",
+    "ACCELERATE_DEEPSPEED_ZERO_STAGE", "ACCELERATE_DEEPSPEED_CONFIG_FILE", "FSDP_SHARDING_STRATEGY", "FSDP_VERSION",
+    "FSDP_RESHARD_AFTER_FORWARD", "FSDP_ACTIVATION_CHECKPOINTING", "ACCELERATE_MIXED_PRECISION",
+)
+FSDP_ENV = {"ACCELERATE_USE_FSDP": "true"}
+DS_ENV = {"ACCELERATE_USE_DEEPSPEED": "true"}
 
 
 @pytest.fixture
@@ -89,15 +93,15 @@ def test_world_info_round_trips_valid_launches(world, data):
     ({}, (1, "none", "none")),
     ({"WORLD_SIZE": "2"}, (2, "ddp", "ddp")),
     ({"WORLD_SIZE": "8", "ACCELERATE_USE_FSDP": "true"}, (8, "fsdp", "fsdp")),
-    ({"WORLD_SIZE": "8", "ACCELERATE_USE_FSDP": "true", "FSDP_SHARDING_STRATEGY": "SHARD_GRAD_OP"}, (8, "zero2", "fsdp")),
+    ({"WORLD_SIZE": "8", **FSDP_ENV, "FSDP_SHARDING_STRATEGY": "SHARD_GRAD_OP"}, (8, "zero2", "fsdp")),
     ({"WORLD_SIZE": "8", "ACCELERATE_USE_FSDP": "true", "FSDP_SHARDING_STRATEGY": "3"}, (8, "ddp", "fsdp")),
-    ({"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4", "ACCELERATE_USE_FSDP": "true", "FSDP_SHARDING_STRATEGY": "HYBRID_SHARD"},
+    ({"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4", **FSDP_ENV, "FSDP_SHARDING_STRATEGY": "HYBRID_SHARD"},
      (4, "fsdp", "fsdp")),
     ({"WORLD_SIZE": "4", "ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_RESHARD_AFTER_FORWARD": "false"},
      (4, "zero2", "fsdp")),
-    ({"WORLD_SIZE": "4", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, (4, "zero2", "deepspeed")),
-    ({"WORLD_SIZE": "4", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, (4, "zero3", "deepspeed")),
-    ({"WORLD_SIZE": "4", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "1"}, (4, "ddp", "deepspeed")),
+    ({"WORLD_SIZE": "4", **DS_ENV, "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, (4, "zero2", "deepspeed")),
+    ({"WORLD_SIZE": "4", **DS_ENV, "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, (4, "zero3", "deepspeed")),
+    ({"WORLD_SIZE": "4", **DS_ENV, "ACCELERATE_DEEPSPEED_ZERO_STAGE": "1"}, (4, "ddp", "deepspeed")),
     ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, (1, "zero3", "deepspeed")),
 ])
 def test_detect_layout_from_launcher_variables(env, expected):
@@ -108,11 +112,12 @@ def test_detect_layout_from_launcher_variables(env, expected):
 def test_detect_layout_reads_the_deepspeed_json_stage(tmp_path):
     ds = tmp_path / "ds.json"
     ds.write_text(json.dumps({"zero_optimization": {"stage": 3}, "train_batch_size": "auto"}))
-    layout = detect_layout({"WORLD_SIZE": "2", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_CONFIG_FILE": str(ds)})
+    env = {"WORLD_SIZE": "2", **DS_ENV, "ACCELERATE_DEEPSPEED_CONFIG_FILE": str(ds)}
+    layout = detect_layout(env)
     assert layout.sharding == "zero3" and str(ds) in layout.source
     ds.write_text("{not json")
     with pytest.raises(ConfigError, match=re.escape(f"{ds}:1: DeepSpeed config is not valid JSON")):
-        detect_layout({"WORLD_SIZE": "2", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_CONFIG_FILE": str(ds)})
+        detect_layout(env)
 
 
 @pytest.mark.parametrize(("env", "match"), [
@@ -214,7 +219,7 @@ def test_preflight_rejects_bad_layout_arguments(clean_env):
 
     with pytest.raises(ArgumentError, match="num_devices=0 must be a positive integer"):
         preflight(_config(), device="cpu", num_devices=0)
-    with pytest.raises(ArgumentError, match="sharding='zero4' is not valid; valid choices: none, ddp, zero2, zero3, fsdp"):
+    with pytest.raises(ArgumentError, match="sharding='zero4' is not valid; valid choices: none, ddp, zero2, zero3"):
         preflight(_config(), device="cpu", num_devices=2, sharding="zero4")
 
 
@@ -330,7 +335,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tiny, tmp_path: pathlib.Path, launcher: list[str], steps: int = 2) -> tuple[subprocess.CompletedProcess, pathlib.Path, pathlib.Path]:
+def _launch(
+    tiny, tmp_path: pathlib.Path, launcher: list[str], steps: int = 2
+) -> tuple[subprocess.CompletedProcess, pathlib.Path, pathlib.Path]:
     out = tmp_path / "out"
     audit = tmp_path / "audit"
     hook = tmp_path / "hook"
@@ -371,11 +378,13 @@ def _launch(tiny, tmp_path: pathlib.Path, launcher: list[str], steps: int = 2) -
     return proc, out, audit
 
 
-RANK_LINE = re.compile(r"rank (\d)/2: (\d+) optimizer steps, read (\d+) training rows \((\d+) distinct, indices digest "
-                       r"(\w+)\), trainable-weight checksum (\S+)")
+RANK_LINE = re.compile(r"rank (\d)/2: (\d+) optimizer steps, read (\d+) training rows \((\d+) distinct, "
+                       r"indices digest (\w+)\), trainable-weight checksum (\S+)")
 
 
-def _check_two_rank_run(proc: subprocess.CompletedProcess, out: pathlib.Path, audit: pathlib.Path, tiny, steps: int) -> None:
+def _check_two_rank_run(
+    proc: subprocess.CompletedProcess, out: pathlib.Path, audit: pathlib.Path, tiny, steps: int
+) -> None:
     import torch
     from peft import PeftModel
     from safetensors.torch import load_file
@@ -408,7 +417,8 @@ def _check_two_rank_run(proc: subprocess.CompletedProcess, out: pathlib.Path, au
                  f"checkpoints/checkpoint-{steps}/optimizer.pt"):
         assert name in files, (name, files)
     ranked = [f for f in files if re.search(r"rank|_[01]\.", pathlib.Path(f).name)]
-    assert ranked == [f"checkpoints/checkpoint-{steps}/rng_state_0.pth", f"checkpoints/checkpoint-{steps}/rng_state_1.pth"], files
+    ckpt = f"checkpoints/checkpoint-{steps}"
+    assert ranked == [f"{ckpt}/rng_state_0.pth", f"{ckpt}/rng_state_1.pth"], files
     log_steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
     assert log_steps[: steps] == list(range(1, steps + 1)), log_steps  # once each, not once per rank
     metrics = json.loads((out / "metrics.json").read_text())
@@ -429,7 +439,8 @@ def _check_two_rank_run(proc: subprocess.CompletedProcess, out: pathlib.Path, au
 
 @pytest.mark.train
 def test_torchrun_two_processes_on_cpu(tiny, tmp_path):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port())]
+    port = str(_free_port())
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]
     proc, out, audit = _launch(tiny, tmp_path, launcher)
     _check_two_rank_run(proc, out, audit, tiny, steps=2)
 

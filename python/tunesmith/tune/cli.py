@@ -90,7 +90,8 @@ def _print_error(exc: TunesmithError) -> None:
     if world.is_main:
         print(f"error: {exc}", file=sys.stderr)
     else:
-        print(f"error (rank {world.rank}): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"error (rank {world.rank}): {first}", file=sys.stderr)
 
 
 def _end_process_group() -> None:

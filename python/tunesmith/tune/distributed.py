@@ -158,7 +158,8 @@ def world_info(env: Mapping[str, str] | None = None) -> WorldInfo:
         raise ConfigError(f"environment variable RANK={rank} must be in 0..{world_size - 1} (WORLD_SIZE={world_size})")
     if not 1 <= local_world_size <= world_size:
         raise ConfigError(
-            f"environment variable LOCAL_WORLD_SIZE={local_world_size} must be in 1..{world_size} (WORLD_SIZE={world_size})"
+            f"environment variable LOCAL_WORLD_SIZE={local_world_size} must be in 1..{world_size} "
+            f"(WORLD_SIZE={world_size})"
         )
     if not 0 <= local_rank < local_world_size:
         raise ConfigError(
@@ -202,7 +203,9 @@ def _deepspeed_stage(env: Mapping[str, str]) -> tuple[int, str]:
         try:
             data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(f"ACCELERATE_DEEPSPEED_CONFIG_FILE={path}: cannot read it ({exc.strerror or exc})") from exc
+            raise ConfigError(
+                f"ACCELERATE_DEEPSPEED_CONFIG_FILE={path}: cannot read it ({exc.strerror or exc})"
+            ) from exc
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{exc.lineno}: DeepSpeed config is not valid JSON ({exc.msg})") from exc
         stage = data.get("zero_optimization", {}).get("stage", 0) if isinstance(data, dict) else 0
@@ -256,8 +259,8 @@ def detect_layout(
             strategy = env.get("FSDP_SHARDING_STRATEGY", "FULL_SHARD").upper()
             if strategy not in _FSDP1_STRATEGIES:
                 raise ConfigError(
-                    f"environment variable FSDP_SHARDING_STRATEGY={strategy!r} is not a sharding strategy; valid choices: "
-                    "FULL_SHARD, SHARD_GRAD_OP, NO_SHARD, HYBRID_SHARD, HYBRID_SHARD_ZERO2 (or 1..5)"
+                    f"environment variable FSDP_SHARDING_STRATEGY={strategy!r} is not a sharding strategy; "
+                    "valid choices: FULL_SHARD, SHARD_GRAD_OP, NO_SHARD, HYBRID_SHARD, HYBRID_SHARD_ZERO2 (or 1..5)"
                 )
             sharding = _FSDP1_STRATEGIES[strategy]
             source = f"FSDP, FSDP_SHARDING_STRATEGY={strategy}"

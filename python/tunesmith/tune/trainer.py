@@ -198,7 +198,8 @@ def _advice(config: TrainConfig, est: Any, available: int) -> list[str]:
     if weights > available:
         ordered.insert(0, f"the weights alone ({weights / 2**30:.1f} GiB) exceed the device "
                           f"({available / 2**30:.1f} GiB): quantize, or shard over several devices")
-    ordered.append("or a device with more memory, or several with `accelerate launch` and FSDP / ZeRO-3")
+    ordered.append("or a device with more memory, or several with FSDP / ZeRO-3: accelerate launch --config_file "
+                   "python/tunesmith/configs/accelerate/fsdp.yaml (or zero3.yaml) -m tunesmith tune CONFIG")
     return ordered
 
 
@@ -247,12 +248,15 @@ def preflight(
 
     layout = detect_layout()
     if num_devices is not None or sharding is not None:
-        if num_devices is not None and (isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices < 1):
+        bad_n = isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices < 1
+        if num_devices is not None and bad_n:
             raise ArgumentError(f"num_devices={num_devices!r} must be a positive integer")
         if sharding is not None and sharding not in SHARDINGS:
             raise ArgumentError(f"sharding={sharding!r} is not valid; valid choices: {', '.join(SHARDINGS)}")
         n = layout.num_devices if num_devices is None else num_devices
-        chosen = sharding if sharding is not None else ("ddp" if n > 1 and layout.sharding == "none" else layout.sharding)
+        chosen = sharding if sharding is not None else (
+            "ddp" if n > 1 and layout.sharding == "none" else layout.sharding
+        )
         layout = Layout(n, chosen, "given", layout.activation_checkpointing, layout.engine)
 
     device = device or resolve_device(config.training.device)
@@ -465,7 +469,13 @@ def train(
     its own at the end (rank, optimizer steps, rows it read, a checksum of its
     trainable weights: identical on every rank after data-parallel training).
     """
-    from tunesmith.tune.distributed import check_compatibility, detect_layout, init_process_group, main_process_first, world_info
+    from tunesmith.tune.distributed import (
+        check_compatibility,
+        detect_layout,
+        init_process_group,
+        main_process_first,
+        world_info,
+    )
 
     world = world_info()
     rank_log = log
