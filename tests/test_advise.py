@@ -57,7 +57,8 @@ def seed_scores(p: UseCaseProfile) -> dict[ApproachType, float]:
         pr += 0.3
     if p.latency_requirement_ms > 5000:
         pr += 0.2
-    return {ApproachType.FINE_TUNING: min(ft, 1.0), ApproachType.RAG: min(rag, 1.0), ApproachType.PROMPTING: min(pr, 1.0)}
+    return {ApproachType.FINE_TUNING: min(ft, 1.0), ApproachType.RAG: min(rag, 1.0),
+            ApproachType.PROMPTING: min(pr, 1.0)}
 
 
 def seed_recommend(p: UseCaseProfile) -> ApproachType:
@@ -71,7 +72,9 @@ def seed_recommend(p: UseCaseProfile) -> ApproachType:
 def all_profiles():
     # one representative per branch of every rule (boundaries included)
     for size, freq, cx, lat, dom, fmt, tone in itertools.product(
-        (0, 99, 100, 999, 1000, 9999, 10000), ("daily", "weekly", "monthly", "static"), ("simple", "moderate", "complex"),
+        (0, 99, 100, 999, 1000, 9999, 10000),
+        ("daily", "weekly", "monthly", "static"),
+        ("simple", "moderate", "complex"),
         (5000, 5001), (False, True), (False, True), (False, True),
     ):
         yield UseCaseProfile("p", size, freq, cx, lat, 100.0, dom, fmt, tone)
@@ -143,7 +146,7 @@ def test_explain_lists_the_rules_that_fired():
 
 
 def test_profile_validation_names_field_and_choices():
-    with pytest.raises(ArgumentError, match=r"data_update_frequency='Daily'; expected one of daily, weekly, monthly, static"):
+    with pytest.raises(ArgumentError, match=r"frequency='Daily'; expected one of daily, weekly, monthly, static"):
         UseCaseProfile("x", 10, "Daily", "simple", 100, 1.0, False, False, False)
     with pytest.raises(ArgumentError, match=r"task_complexity='medium'; expected one of simple, moderate, complex"):
         UseCaseProfile("x", 10, "daily", "medium", 100, 1.0, False, False, False)

@@ -149,8 +149,10 @@ def test_learning_rate_against_the_methods_range(tmp_path, method, lr, expected)
 
 def test_unset_learning_rate_uses_the_guides_recommendation(tmp_path):
     valid = [alpaca(i) for i in range(5000, 5010)]
-    st, detail = status(run_checklist(make_config(tmp_path, valid=valid), device="cpu", device_memory=64), "learning rate")
-    assert st == "PASS" and detail.startswith("0.0002 (unset, so the guide's recommend_lr(0.494 B, lora, 1200 examples)")
+    report = run_checklist(make_config(tmp_path, valid=valid), device="cpu", device_memory=64)
+    st, detail = status(report, "learning rate")
+    assert st == "PASS"
+    assert detail.startswith("0.0002 (unset, so the guide's recommend_lr(0.494 B, lora, 1200 examples)")
     # the guide gives every non-LoRA PEFT method 1e-4: far below what prompt tuning trains at
     path = make_config(tmp_path, valid=valid, method="prompt_tuning:\n  num_virtual_tokens: 8\n")
     st, detail = status(run_checklist(path, device="cpu", device_memory=64), "learning rate")
@@ -168,7 +170,9 @@ def test_no_validation_data(tmp_path):
     # a valid_fraction split counts
     path = make_config(tmp_path, data="  valid_fraction: 0.05\n", training=GOOD_TRAINING)
     report = run_checklist(path, device="cpu", device_memory=64)
-    assert status(report, "train/validation split") == ("PASS", f"60 validation records from the last 0.05 of {tmp_path / 'data' / 'train.jsonl'}")
+    train_file = tmp_path / "data" / "train.jsonl"
+    assert status(report, "train/validation split") == (
+        "PASS", f"60 validation records from the last 0.05 of {train_file}")
     assert not report.failed
 
 
@@ -269,7 +273,8 @@ def test_shipped_configs_check_without_torch(tmp_path):
         "from tunesmith.check import run_checklist\n"
         f"root = pathlib.Path({str(tmp_path)!r})\n"
         "out = {p.name: run_checklist(p, device='A100-80GB').to_dict() for p in sorted(root.glob('*.yaml'))}\n"
-        "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, 'out': out}))\n"
+        "mods = {m: m in sys.modules for m in ('torch', 'transformers')}\n"
+        "print(json.dumps({**mods, 'out': out}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     result = json.loads(done.stdout)

@@ -132,7 +132,8 @@ def test_interval_alpha_is_affine_invariant_and_ratio_scale_invariant():
     rng = np.random.default_rng(3)
     data = rng.integers(1, 6, size=(4, 30)).astype(float)
     data[rng.random(data.shape) < 0.2] = np.nan
-    assert krippendorff_alpha(data * 3.5 - 7, "interval") == pytest.approx(krippendorff_alpha(data, "interval"), abs=1e-12)
+    interval = krippendorff_alpha(data, "interval")
+    assert krippendorff_alpha(data * 3.5 - 7, "interval") == pytest.approx(interval, abs=1e-12)
     assert krippendorff_alpha(data * 10, "ratio") == pytest.approx(krippendorff_alpha(data, "ratio"), abs=1e-12)
     # ordinal depends on ranks only
     assert krippendorff_alpha(np.exp(data), "ordinal") == pytest.approx(krippendorff_alpha(data, "ordinal"), abs=1e-12)

@@ -142,7 +142,9 @@ def _validate_records(records: Sequence[Record], fmt: str, dpo: bool) -> tuple[l
             if dpo:
                 for key in ("prompt", "chosen", "rejected"):
                     if key not in r.data:
-                        raise InputError(f"{r.where(key)}: missing (preference records need prompt, chosen and rejected)")
+                        raise InputError(
+                            f"{r.where(key)}: missing (preference records need prompt, chosen and rejected)"
+                        )
                 formats["preference"] += 1
             else:
                 kind = detect_format(r) if fmt == "auto" else fmt
@@ -334,7 +336,7 @@ def run_checklist(
                 + ", ".join(f"{n} {k}" for k, n in data.formats.most_common()))
         req = TrainingDataRequirements()
         level = req.assess(n_train)
-        size_status: Status = {"below minimum": "FAIL", "minimum": "WARN"}.get(level, "PASS")  # type: ignore[assignment]
+        size_status: Status = "FAIL" if level == "below minimum" else "WARN" if level == "minimum" else "PASS"
         if data.sampled:
             size_status, level = "SKIP", f"sampled {n_train}; run without --sample to count"
         add("before", "enough examples (1000+)", size_status,
@@ -406,7 +408,8 @@ def run_checklist(
         add("before", "train/validation split", "FAIL",
             "no validation data: set data.valid_path, or data.valid_fraction (e.g. 0.05) to split the training file")
     elif data is not None:
-        add("before", "train/validation split", "PASS", f"{len(data.valid)} validation records from {data.valid_source}")
+        add("before", "train/validation split", "PASS",
+            f"{len(data.valid)} validation records from {data.valid_source}")
     else:
         add("before", "train/validation split", "SKIP", "the training data could not be read")
     add("before", "baseline metrics", "PASS" if has_valid else "WARN",
@@ -455,14 +458,15 @@ def run_checklist(
                         + (f"first fix: {tips[0]}" if tips else ""))
                 else:
                     add("before", "compute fits", "PASS" if use <= 0.9 else "WARN",
-                        f"needs {_gib(pre.required_bytes)} of {desc}'s {_gib(pre.available_bytes or 0)} ({use:.0%}; {how})"
+                        f"needs {_gib(pre.required_bytes)} of {desc}'s {_gib(pre.available_bytes or 0)} "
+                        f"({use:.0%}; {how})"
                         + ("; under 10 % headroom: allocator fragmentation can still OOM" if use > 0.9 else ""))
 
     # --- during ------------------------------------------------------------------------------------------
     method = cfg.method
     add("during", "PEFT before full fine-tuning", "WARN" if method == "full" else "PASS",
         "full fine-tuning: try a LoRA adapter (lora_config block) first; it is cheaper and forgets less"
-        if method == "full" else f"{method}{' (DPO)' if cfg.dpo else ''}: trains {'an adapter' if method != 'full' else 'all weights'}")
+        if method == "full" else f"{method}{' (DPO)' if cfg.dpo else ''}: trains an adapter, the base stays frozen")
 
     key = ("dpo+lora" if cfg.lora_config is not None else "dpo") if cfg.dpo is not None else method
     lo, hi, why = LR_RANGES[key]
@@ -500,7 +504,8 @@ def run_checklist(
         add("during", "monitor loss and validation", "SKIP", "the training data could not be read")
     elif not evaluates:
         add("during", "monitor loss and validation", "FAIL",
-            "no validation data" if not has_valid else "training.eval_strategy is 'no': validation loss is never computed")
+            "no validation data" if not has_valid else
+            "training.eval_strategy is 'no': validation loss is never computed")
     else:
         packed = " at most" if cfg.data.packing else ""
         evals = steps // tr.eval_steps if tr.eval_strategy == "steps" else math.ceil(tr.num_epochs)
@@ -523,7 +528,7 @@ def run_checklist(
 
     if tr.early_stopping_patience is None:
         add("during", "early stopping", "WARN",
-            f"off: set training.early_stopping_patience (e.g. 3) to stop when validation loss stops improving"
+            "off: set training.early_stopping_patience (e.g. 3) to stop when validation loss stops improving"
             + (f"; {tr.num_epochs:g} epochs over {n_train} examples can overfit" if tr.num_epochs > 3 else ""))
     elif not evaluates:
         add("during", "early stopping", "FAIL",
@@ -572,7 +577,8 @@ _STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "MANUAL": "cyan
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.usage = "tunesmith check CONFIG [--device DEVICE] [--device-memory GIB] [--sample N] [--json]"
     parser.add_argument("config", metavar="CONFIG", help="a tunesmith tune YAML config")
-    parser.add_argument("--device", help="size for cpu, cuda or a catalog device (A100-80GB, ...); default: the config's")
+    parser.add_argument("--device",
+                        help="size for cpu, cuda or a catalog device (A100-80GB, ...); default: the config's")
     parser.add_argument("--device-memory", type=float, metavar="GIB", help="the device's memory, overriding detection")
     parser.add_argument("--sample", type=int, metavar="N", help="check only the first N records of each file")
     parser.add_argument("--model-config", metavar="PATH", help="config.json of the model, for a hub id not on disk")

@@ -122,7 +122,7 @@ def _parse(reliability_data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
 
 
 def _codes(values: np.ndarray | list[Any], domain: Sequence[Any] | None, ordered: bool) -> tuple[np.ndarray, int]:
-    """Integer codes of ``values`` (in ``domain`` order when given, else sorted when ``ordered``) and the domain size."""
+    """Integer codes of ``values`` (in ``domain`` order when given, else first-seen or sorted) and the domain size."""
     if domain is not None:
         index: dict[Any, int] = {}
         for k, v in enumerate(domain):
@@ -449,7 +449,9 @@ class HumanEvaluation:
         return items
 
     @staticmethod
-    def answer_key(model_outputs: Mapping[str, Any] | Sequence[str], n_items: int, *, seed: int = 0) -> list[dict[str, str]]:
+    def answer_key(
+        model_outputs: Mapping[str, Any] | Sequence[str], n_items: int, *, seed: int = 0
+    ) -> list[dict[str, str]]:
         """Per item, slot name → model name for the sheet :meth:`create_eval_interface` made with ``seed``.
 
         Args:
