@@ -363,7 +363,8 @@ def load_examples(
         path: A ``.jsonl``, ``.json`` (a list of records) or ``.parquet`` file.
         schema: ``auto`` detects each record's schema; a name requires it.
         file_format: ``jsonl``, ``json`` or ``parquet`` when the suffix does not say.
-        lenient: Collect bad records in ``result.rejects`` instead of raising on the first.
+        lenient: Collect bad records in ``result.rejects`` instead of raising on the first. (A ``.json`` list
+            with a syntax error cannot be read past it, so that still raises.)
 
     Returns:
         The examples in file order, the rejects and the count of records per schema.
