@@ -16,7 +16,8 @@ import pytest
 
 @dataclass
 class Canned:
-    """One answer of the fake server: a completion text, or a raw status/body, after an optional delay."""
+    """One answer of the fake server: a completion text, or a raw status/body (status 0: close the connection
+    without answering), after an optional delay."""
 
     text: str | None = None
     status: int = 200
@@ -60,6 +61,9 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
             answer = endpoint.next()
             if answer.delay:
                 time.sleep(answer.delay)
+            if answer.status == 0:  # hang up without a word
+                self.close_connection = True
+                return
             if answer.body is not None:
                 payload = answer.body
             elif self.path.endswith("/chat/completions"):

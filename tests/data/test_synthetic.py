@@ -154,6 +154,10 @@ def test_timeouts_refused_connections_and_bad_answers(fake_endpoint):
         port = s.getsockname()[1]
     with pytest.raises(EndpointError, match=rf"127.0.0.1:{port}/v1/chat/completions: cannot connect"):
         CompletionClient(f"http://127.0.0.1:{port}/v1", retries=0).complete("hi")
+    fake_endpoint.queue(Canned(status=0))
+    with pytest.raises(EndpointError, match=r"connection failed: RemoteDisconnected.*\(after 2 attempts\)"):
+        CompletionClient(fake_endpoint.url, retries=1, backoff=0.01).complete("hi")
+    assert len(fake_endpoint.requests) == 2
     fake_endpoint.queue(Canned(body=b"<html>not json</html>"))
     with pytest.raises(EndpointError, match="the answer is not JSON"):
         CompletionClient(fake_endpoint.url).complete("hi")

@@ -17,6 +17,7 @@ timeouts, 429 and 5xx answers are retried ``retries`` times with exponential bac
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import socket
 import time
@@ -147,8 +148,8 @@ class CompletionClient:
                 else:
                     error = EndpointError(f"{url}: cannot connect: {reason}")
                 retry = True
-            except (ConnectionError, OSError) as exc:
-                error = EndpointError(f"{url}: connection failed: {exc}")
+            except (OSError, http.client.HTTPException) as exc:  # reset, remote disconnect, truncated answer
+                error = EndpointError(f"{url}: connection failed: {exc!r}")
                 retry = True
             if not retry or attempt >= self.retries:
                 if attempt:
