@@ -191,3 +191,32 @@ def test_longer_run_policy_learns_to_say_colours(tiny, tmp_path, torch_one_threa
     # measured apart from training: fresh samples on the evaluation prompts, same seed before and after
     assert policy.sampled_reward_after > policy.sampled_reward_before + 1.0
     assert len(policy.samples) == 4 and all(isinstance(c, str) for _, c, _ in policy.samples)
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_lora_adapters_are_merged_into_standalone_models(tiny, tmp_path, torch_one_thread):
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    pairs = make_keyword_pairs(160, seed=0)
+    rm = rlhf.train_reward_model(
+        tiny["model"], pairs[:128], tmp_path / "rm", eval_pairs=pairs[128:], epochs=2, learning_rate=1e-2,
+        device="cpu", peft_config=LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules="all-linear"),
+    )
+    assert rm.accuracy >= 0.9
+    policy = rlhf.optimize_policy(
+        tiny["model"], rm.model_dir, [p["prompt"] for p in pairs], tmp_path / "policy", steps=4, k=2,
+        prompts_per_step=2, max_completion_length=8, learning_rate=1e-2, beta=0.02, device="cpu",
+        peft_config=LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, target_modules="all-linear"),
+    )
+    assert policy.steps == 4 and len(policy.reward_curve) == 4
+    # merged: plain transformers folders, no adapter files, loadable without peft
+    for folder in (rm.model_dir, policy.model_dir):
+        assert not (folder / "adapter_config.json").exists() and (folder / "model.safetensors").exists()
+    reloaded = AutoModelForSequenceClassification.from_pretrained(rm.model_dir, num_labels=1)
+    tok = rlhf._tokenizer(rm.model_dir)
+    assert rlhf.pairwise_accuracy(reloaded, tok, pairs[128:])["accuracy"] == pytest.approx(rm.accuracy)
+    tuned = AutoModelForCausalLM.from_pretrained(policy.model_dir)
+    base = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    assert any((a - b).abs().max() > 0 for a, b in zip(tuned.parameters(), base.parameters(), strict=True))

@@ -53,13 +53,14 @@ learning rates; ``tests/tune/test_rlhf.py`` runs the same)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pathlib
 import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -529,6 +530,20 @@ def _quiet(_: str) -> None:
     return None
 
 
+@contextlib.contextmanager
+def _renamed_checkpointing_warning_off() -> Iterator[None]:
+    """TRL 1.16 reads ``model.is_gradient_checkpointing`` (around every generation, and in PEFT set-up), a name
+    transformers 5 deprecated: a FutureWarning per step that is not ours to fix and that no caller can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
+def _merged(model: Any) -> Any:
+    """A PEFT model with its adapter folded in (a plain transformers model), so the saved folder loads alone."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
 # --- step 1: the reward model ----------------------------------------------------------------------
 
 
@@ -546,6 +561,7 @@ def train_reward_model(
     device: str = "auto",
     precision: str = "auto",
     seed: int = 0,
+    peft_config: Any = None,
     log: Callable[[str], None] = _quiet,
 ) -> RewardModelResult:
     """Train a scalar reward model on ``prompt``/``chosen``/``rejected`` pairs and report held-out accuracy.
@@ -571,6 +587,8 @@ def train_reward_model(
         device: ``auto``, ``cpu`` or ``cuda``.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``.
         seed: seed of the new head's initialisation and of the data order.
+        peft_config: a ``peft`` config (e.g. ``LoraConfig(task_type="SEQ_CLS", ...)``) to train an adapter
+            instead of all weights; the adapter is merged into the saved model, so ``model_dir`` loads alone.
         log: called with one line per stage.
 
     Returns:
@@ -625,12 +643,14 @@ def train_reward_model(
         num_train_epochs=epochs,
         max_length=max_length,
     )
-    trainer = RewardTrainer(
-        model=model,
-        args=args,
-        train_dataset=datasets.Dataset.from_list(rows),
-        processing_class=tokenizer,
-    )
+    with _renamed_checkpointing_warning_off():
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+        )
     _quiet_trainer(trainer)
     kept = len(trainer.train_dataset)
     if kept == 0:
@@ -639,7 +659,8 @@ def train_reward_model(
         log(f"note: {len(rows) - kept} of {len(rows)} training pairs are longer than max_length={max_length} "
             "tokens and were dropped")
     started = time.perf_counter()
-    trainer.train()
+    with _renamed_checkpointing_warning_off():
+        trainer.train()
     wall = time.perf_counter() - started
     model = trainer.model
     after = pairwise_accuracy(model, tokenizer, held_out, batch_size=batch_size)
@@ -647,6 +668,7 @@ def train_reward_model(
         f"margin {after['margin']:.3f}; {trainer.state.global_step} steps in {wall:.1f} s")
 
     model_dir = out / "model"
+    model = _merged(model)
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     result = RewardModelResult(
@@ -728,6 +750,7 @@ def optimize_policy(
     device: str = "auto",
     precision: str = "auto",
     seed: int = 0,
+    peft_config: Any = None,
     log: Callable[[str], None] = _quiet,
 ) -> PolicyResult:
     """Optimize a causal LM against a reward model with TRL's on-policy ``GRPOTrainer`` or ``RLOOTrainer``.
@@ -736,7 +759,7 @@ def optimize_policy(
     ``prompts_per_step`` prompts from the current policy, scores them with the
     reward model (:func:`format_conversation` text), and takes one clipped
     policy-gradient step with the group (GRPO) or leave-one-out (RLOO) baseline.
-    The policy is fine-tuned in full.
+    The policy is fine-tuned in full unless ``peft_config`` asks for an adapter.
 
     Args:
         policy_model: path or hub id of the causal LM to optimize.
@@ -758,6 +781,9 @@ def optimize_policy(
         device: ``auto``, ``cpu`` or ``cuda``.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``.
         seed: seed of sampling, data order and initialisation.
+        peft_config: a ``peft`` config (e.g. ``LoraConfig(task_type="CAUSAL_LM", ...)``) to train an adapter
+            instead of all weights (with ``beta > 0`` the reference is the base with the adapter disabled, no
+            copy); the adapter is merged into the saved model, so ``model_dir`` loads alone.
         log: called with one line per stage.
 
     Returns:
@@ -845,20 +871,19 @@ def optimize_policy(
     # cycle the prompts so that `steps` steps never run out of data, whatever the prompt count
     need = steps * prompts_per_step
     dataset = datasets.Dataset.from_list([{"prompt": rows[i % len(rows)]} for i in range(max(need, len(rows)))])
-    trainer = Trainer(
-        model=policy,
-        reward_funcs=rm,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        reward_processing_classes=rm_tokenizer,
-    )
+    with _renamed_checkpointing_warning_off():
+        trainer = Trainer(
+            model=policy,
+            reward_funcs=rm,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            reward_processing_classes=rm_tokenizer,
+            peft_config=peft_config,
+        )
     _quiet_trainer(trainer)
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # TRL 1.16 reads model.is_gradient_checkpointing around every generation; transformers 5 deprecated the
-        # name (FutureWarning each step). Not ours to fix, and nothing a caller can act on.
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    with _renamed_checkpointing_warning_off():
         trainer.train()
     wall = time.perf_counter() - started
     policy = trainer.model
@@ -879,6 +904,7 @@ def optimize_policy(
         samples = [(p[-1]["content"], c, r) for p, c, r in zip(shown, completions, rewards, strict=True)]
 
     model_dir = out / "model"
+    policy = _merged(policy)
     policy.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     result = PolicyResult(
