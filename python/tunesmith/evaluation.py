@@ -59,6 +59,8 @@ DEFAULT_CRITERIA: tuple[dict[str, str], ...] = (
 
 # Pairwise work per chunk for the ordinal and ratio metrics (units × m × m float64 values).
 _CHUNK = 1 << 21
+# Units × values up to which the nominal and ordinal sums use a dense count matrix.
+_DENSE = 1 << 22
 
 
 # --- Krippendorff's alpha ---------------------------------------------------------------------------
@@ -101,7 +103,7 @@ def _parse(reliability_data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         present = ~np.isnan(numeric)
         if np.isinf(numeric[present]).any():
             raise ArgumentError("reliability_data: ratings must be finite numbers (found an infinity)")
-        rater, unit = np.nonzero(present)
+        unit, rater = np.nonzero(present.T)  # unit-major: already sorted by unit
         return rater, unit, numeric[rater, unit], numeric.shape[0], numeric.shape[1]
     raters: list[int] = []
     units: list[int] = []
@@ -234,14 +236,17 @@ def krippendorff_alpha(
     keep = per_unit[unit] >= 2
     if not keep.any():
         raise ArgumentError("reliability_data: no unit has ratings from two or more raters, so alpha is undefined")
-    order = np.argsort(unit[keep], kind="stable")
-    unit = unit[keep][order]
+    unit = unit[keep]
+    order = None if np.all(unit[1:] >= unit[:-1]) else np.argsort(unit, kind="stable")
     if isinstance(values, np.ndarray):
-        values = values[keep][order]
+        values = values[keep] if order is None else values[keep][order]
     else:
-        kept = [v for v, k in zip(values, keep.tolist()) if k]
-        values = [kept[i] for i in order.tolist()]
-    _, unit = np.unique(unit, return_inverse=True)  # dense unit ids 0..U-1
+        values = [v for v, k in zip(values, keep.tolist()) if k]
+        values = values if order is None else [values[i] for i in order.tolist()]
+    if order is not None:
+        unit = unit[order]
+    dense = np.cumsum(per_unit >= 2) - 1
+    unit = dense[unit]  # unit ids 0..U-1 in order
     m = np.bincount(unit).astype(np.float64)  # values per unit, all >= 2
     n = float(m.sum())
 
@@ -258,8 +263,12 @@ def krippendorff_alpha(
         expected = 2.0 * n * float(np.sum((x0 - x0.mean()) ** 2))
     elif level_of_measurement == "nominal":
         codes, size = _codes(values, value_domain, ordered=False)
-        pair_keys, pair_counts = np.unique(unit * size + codes, return_counts=True)
-        same_u = np.bincount(pair_keys // size, weights=pair_counts.astype(np.float64) ** 2, minlength=len(m))
+        if len(m) * size <= _DENSE:
+            counts = np.bincount(unit * size + codes, minlength=len(m) * size).reshape(len(m), size)
+            same_u = (counts.astype(np.float64) ** 2).sum(axis=1)
+        else:
+            pair_keys, pair_counts = np.unique(unit * size + codes, return_counts=True)
+            same_u = np.bincount(pair_keys // size, weights=pair_counts.astype(np.float64) ** 2, minlength=len(m))
         observed = float(np.sum((m * m - same_u) / (m - 1.0)))
         n_c = np.bincount(codes).astype(np.float64)
         expected = n * n - float(np.sum(n_c * n_c))
@@ -272,7 +281,12 @@ def krippendorff_alpha(
         # δ²(c, k) = (Σ_{g=c}^{k} n_g − (n_c + n_k)/2)², Krippendorff 2011 eq. for ordinal metric
         between = cum[hi] - cum[lo] + n_c[lo]
         table = (between - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
-        observed = _within_units(codes, unit, m, lambda a, b: table[a, b])
+        if len(m) * size <= _DENSE:
+            # Σ_u c_uᵀ δ² c_u / (m_u - 1) with c_u the unit's value counts
+            counts = np.bincount(unit * size + codes, minlength=len(m) * size).reshape(len(m), size).astype(np.float64)
+            observed = float(np.sum(((counts @ table) * counts).sum(axis=1) / (m - 1.0)))
+        else:
+            observed = _within_units(codes, unit, m, lambda a, b: table[a, b])
         expected = float(n_c @ table @ n_c)
     else:
         x = np.asarray(values, dtype=np.float64)
