@@ -274,3 +274,27 @@ class MinHashDeduper:
     def memory_bytes(self) -> int: ...
 
 # --- end clean pipeline ---
+
+# --- distributed ---
+
+@final
+class RayStage:
+    """Per-record stage of a cluster clean run, and the per-component LSH replay (``tunesmith.clean.distributed``)."""
+
+    def __init__(self, config: dict[str, Any]) -> None: ...
+    @property
+    def num_perm(self) -> int: ...
+    @property
+    def num_bands(self) -> int: ...
+    @property
+    def pii_kinds(self) -> list[str]: ...
+    @staticmethod
+    def read_lines(path: str, start: int = 0, end: int | None = None) -> list[bytes]: ...
+    def analyze(self, path: str, start: int = 0, end: int | None = None) -> dict[str, Any]: ...
+    def resolve(
+        self,
+        components: npt.NDArray[np.uint64],
+        ids: npt.NDArray[np.uint64],
+        signatures: npt.NDArray[np.uint32],
+        bands: npt.NDArray[np.uint64],
+    ) -> npt.NDArray[np.int64]: ...

@@ -21,6 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="stop at the first malformed record")
     parser.add_argument("--threads", type=int, default=0, help="worker threads (0 = one per core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: a Ray cluster (-o/--removed/--rejected name shard directories; "
+        "needs pip install 'tunesmith[dist]')",
+    )
+    parser.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local one)")
 
 
 def _progress(args: argparse.Namespace):
@@ -72,19 +80,30 @@ def run(args: argparse.Namespace) -> int:
         tunesmith.set_num_threads(args.threads)
     try:
         config = CleanConfig.coerce(args.config, **({"strict": True} if args.strict else {}))
-        update, close = _progress(args)
-        try:
-            report = Pipeline(config).clean_file(
+        if args.executor == "ray":
+            report = Pipeline(config).run(
                 args.inputs,
                 args.output,
+                executor="ray",
+                address=args.address,
                 removed=args.removed,
                 rejected=args.rejected,
                 report=args.report,
-                progress=update,
             )
-        finally:
-            close()
-    except (TunesmithError, OSError) as e:
+        else:
+            update, close = _progress(args)
+            try:
+                report = Pipeline(config).clean_file(
+                    args.inputs,
+                    args.output,
+                    removed=args.removed,
+                    rejected=args.rejected,
+                    report=args.report,
+                    progress=update,
+                )
+            finally:
+                close()
+    except (TunesmithError, OSError, ImportError) as e:
         print(f"tunesmith clean: error: {e}", file=sys.stderr)
         return 1
     _print_table(report)

@@ -24,6 +24,7 @@ from typing import Any
 
 from tunesmith import _core
 from tunesmith.clean.report import CleanReport
+from tunesmith.errors import ArgumentError
 
 __all__ = [
     "CleanedTexts",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
+
+#: Where :meth:`Pipeline.run` can run: this process, or a Ray cluster (``pip install 'tunesmith[dist]'``).
+EXECUTORS = ("local", "ray")
 
 
 def _config(config: Any, overrides: dict[str, Any]):
@@ -111,12 +115,28 @@ class Pipeline:
         rejected: PathLike | None = None,
         report: PathLike | None = None,
         progress: Callable[[CleanReport], None] | None = None,
+        executor: str = "local",
+        address: str | None = None,
     ) -> CleanReport:
         """Clean JSONL (or Parquet) files into ``output``; write side files and ``report.json`` if named.
 
         All outputs are written to temporary siblings and renamed at the end: an interrupted run leaves no
         partial file. Raises :class:`tunesmith.InputError` on a malformed record only when ``strict``.
+
+        ``executor="ray"`` runs the same steps on a Ray cluster (``address``; see
+        :func:`tunesmith.clean.distributed.run_ray`): ``output``, ``removed`` and ``rejected`` are then
+        directories of ``part-NNNNN.jsonl`` shards whose concatenation is the local run's file.
         """
+        if executor not in EXECUTORS:
+            raise ArgumentError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}, got {executor!r}")
+        if executor == "ray":
+            if progress is not None:
+                raise ArgumentError("progress: not supported with executor='ray' (the report comes at the end)")
+            from tunesmith.clean.distributed import run_ray
+
+            return run_ray(
+                inputs, output, self.config, removed=removed, rejected=rejected, report=report, address=address
+            ).report
         paths = [pathlib.Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [pathlib.Path(p) for p in inputs]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
@@ -138,6 +158,33 @@ class Pipeline:
         if report is not None:
             result.write_json(report)
         return result
+
+    def run(
+        self,
+        inputs: PathLike | Sequence[PathLike],
+        output: PathLike | None,
+        *,
+        executor: str = "local",
+        address: str | None = None,
+        removed: PathLike | None = None,
+        rejected: PathLike | None = None,
+        report: PathLike | None = None,
+    ) -> CleanReport:
+        """Clean files with the chosen executor: ``"local"`` (this process) or ``"ray"`` (a Ray cluster).
+
+        Args:
+            inputs: JSONL (``.gz``/``.zst``) files; Parquet with the local executor only.
+            output: the kept records: a file (local) or a directory of shards (ray).
+            executor: ``"local"`` or ``"ray"``.
+            address: the Ray cluster to join (``None``: the connected one, or a new local one).
+            removed, rejected, report: side files (directories of shards with ray) and ``report.json``.
+
+        Returns:
+            The :class:`CleanReport`; both executors keep the same records and report the same counts.
+        """
+        return self.clean_file(
+            inputs, output, removed=removed, rejected=rejected, report=report, executor=executor, address=address
+        )
 
     def _clean_parquet(
         self,
@@ -202,11 +249,14 @@ def clean_file(
     rejected: PathLike | None = None,
     report: PathLike | None = None,
     progress: Callable[[CleanReport], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
     **overrides: Any,
 ) -> CleanReport:
     """Clean files with a fresh :class:`Pipeline` (see :meth:`Pipeline.clean_file`)."""
     return Pipeline(config, **overrides).clean_file(
-        inputs, output, removed=removed, rejected=rejected, report=report, progress=progress
+        inputs, output, removed=removed, rejected=rejected, report=report, progress=progress, executor=executor,
+        address=address,
     )
 
 

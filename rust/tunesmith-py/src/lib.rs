@@ -6,6 +6,7 @@
 
 mod args;
 mod clean;
+mod distributed;
 mod errors;
 mod estimate_py;
 mod gil;
@@ -27,5 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     estimate_py::register(m)?;
     clean::register(m)?;
     scan::register(m)?;
+    distributed::register(m)?;
     Ok(())
 }

@@ -1,0 +1,777 @@
+//! Batch entry points for running the clean pass on a cluster (`tunesmith.clean.distributed`).
+//!
+//! The local pass (`tunesmith_core::pipeline`) interleaves a parallel
+//! per-record stage with one sequential dedup stage that owns all state. A
+//! cluster run splits these apart: [`PyRayStage::analyze`] is the per-record
+//! stage over one byte range of a file (parse, normalise, filters, PII, the
+//! xxh3-128 content hash, the MinHash signature and its LSH band keys), so the
+//! dedup decisions can be made by shuffles; [`PyRayStage::resolve`] replays the
+//! local pipeline's sequential LSH dedup inside each connected component of
+//! band-key collisions, which gives exactly the local keep-first decision
+//! because a record can only be compared with records that share a band key.
+//!
+//! The per-record logic mirrors `Pipeline::analyze` step for step (same order,
+//! same reasons, same hashed fields) from the core's public building blocks;
+//! the equivalence test in `tests/clean/test_distributed.py` runs both and
+//! compares every record's fate.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyKeyError, PyOSError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use rayon::prelude::*;
+use tunesmith_core::dedup::exact::normalize_fast;
+use tunesmith_core::dedup::{content_hash, LshIndex, LshParams, MinHasher, Shingling};
+use tunesmith_core::io::{
+    open_lines, parse_record, splice, CleanError, FieldRole, LineReader, RawLine, RecordShape,
+    TextFields,
+};
+use tunesmith_core::pii::{self, PiiCounts, PiiKind, RedactMode};
+use tunesmith_core::pipeline::{NearDedupConfig, PiiAction, PiiConfig, PipelineConfig};
+use tunesmith_core::quality::gopher::{
+    quality_stats_with_words, quality_verdict_of, GopherQualityConfig,
+};
+use tunesmith_core::quality::length::{
+    length_verdict, seed_length_ok, LengthLimits, SeedLengthConfig,
+};
+use tunesmith_core::quality::repetition::{
+    repetition_stats_with_words, repetition_verdict, RepetitionThresholds,
+};
+use tunesmith_core::quality::validator::{
+    seed_quality_ok, validate_fields, EMPTY_INSTRUCTION, EMPTY_OUTPUT, OUTPUT_REPETITION,
+    OUTPUT_TOO_SHORT,
+};
+
+use crate::gil::detached;
+
+/// Record status codes shared with the Python side.
+const PASS: u8 = 0;
+const REMOVED: u8 = 1;
+const REJECTED: u8 = 2;
+
+fn class_error(py: Python<'_>, class: &str, message: String) -> PyErr {
+    match py
+        .import("tunesmith.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|c| c.call1((message.clone(),)))
+    {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(e) => e,
+    }
+}
+
+fn clean_err(py: Python<'_>, err: CleanError) -> PyErr {
+    match err {
+        CleanError::Io { .. } => PyOSError::new_err(err.to_string()),
+        CleanError::Input { .. } => class_error(py, "InputError", err.to_string()),
+        CleanError::Config { .. } => class_error(py, "ConfigError", err.to_string()),
+    }
+}
+
+fn config_err(py: Python<'_>, key: &str, message: String) -> PyErr {
+    clean_err(py, CleanError::config(key, message))
+}
+
+/// A typed view of the flat config dict (`CleanConfig.to_core()`); every key is consumed exactly once.
+struct Flat<'py> {
+    dict: Bound<'py, PyDict>,
+}
+
+impl<'py> Flat<'py> {
+    fn get<T: pyo3::conversion::FromPyObjectOwned<'py>>(&self, key: &str) -> PyResult<Option<T>> {
+        match self.dict.get_item(key)? {
+            None => Ok(None),
+            Some(v) if v.is_none() => {
+                self.dict.del_item(key)?;
+                Ok(None)
+            }
+            Some(v) => {
+                let out = v.extract::<T>().map_err(|e| {
+                    config_err(self.dict.py(), key, format!("{}", Into::<PyErr>::into(e)))
+                })?;
+                self.dict.del_item(key)?;
+                Ok(Some(out))
+            }
+        }
+    }
+
+    fn or<T: pyo3::conversion::FromPyObjectOwned<'py>>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> PyResult<T> {
+        Ok(self.get(key)?.unwrap_or(default))
+    }
+}
+
+fn shingling(py: Python<'_>, unit: &str, n: usize) -> PyResult<Shingling> {
+    match unit {
+        "word" => Ok(Shingling::Words(n)),
+        "char" => Ok(Shingling::Chars(n)),
+        other => Err(config_err(
+            py,
+            "near_dedup.unit",
+            format!("must be 'word' or 'char', got {other:?}"),
+        )),
+    }
+}
+
+/// The same flat-dict contract as `CleanPipeline(config)` (keys from `CleanConfig.to_core()`).
+#[allow(clippy::too_many_lines)]
+fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<PipelineConfig> {
+    let f = Flat { dict: dict.copy()? };
+    let d = PipelineConfig::default();
+    let g = GopherQualityConfig::default();
+    let r = RepetitionThresholds::default();
+    let s = SeedLengthConfig::default();
+    let length_on: bool = f.or("length", true)?;
+    let length = LengthLimits {
+        min_chars: f.get("min_chars")?,
+        max_chars: f.get("max_chars")?,
+        min_words: f.get("min_words")?,
+        max_words: f.get("max_words")?,
+    };
+    let seed_length_on: bool = f.or("seed_length", true)?;
+    let seed_length = SeedLengthConfig {
+        min_input_length: f.or("min_input_length", s.min_input_length)?,
+        max_input_length: f.or("max_input_length", s.max_input_length)?,
+        min_output_length: f.or("min_output_length", s.min_output_length)?,
+        max_output_length: f.or("max_output_length", s.max_output_length)?,
+    };
+    let gopher_quality_on: bool = f.or("gopher_quality", true)?;
+    let gopher_quality = GopherQualityConfig {
+        min_doc_words: f.get("gq_min_doc_words")?,
+        max_doc_words: f.get("gq_max_doc_words")?,
+        min_avg_word_length: f.get("gq_min_avg_word_length")?,
+        max_avg_word_length: f.get("gq_max_avg_word_length")?,
+        max_symbol_word_ratio: f.get("gq_max_symbol_word_ratio")?,
+        max_bullet_lines_ratio: f.get("gq_max_bullet_lines_ratio")?,
+        max_ellipsis_lines_ratio: f.get("gq_max_ellipsis_lines_ratio")?,
+        min_alpha_words_ratio: f.get("gq_min_alpha_words_ratio")?,
+        min_stop_words: f.get("gq_min_stop_words")?,
+        stop_words: f.or("gq_stop_words", g.stop_words)?,
+    };
+    let gopher_repetition_on: bool = f.or("gopher_repetition", true)?;
+    let gopher_repetition = RepetitionThresholds {
+        dup_line_frac: f.or("gr_dup_line_frac", r.dup_line_frac)?,
+        dup_para_frac: f.or("gr_dup_para_frac", r.dup_para_frac)?,
+        dup_line_char_frac: f.or("gr_dup_line_char_frac", r.dup_line_char_frac)?,
+        dup_para_char_frac: f.or("gr_dup_para_char_frac", r.dup_para_char_frac)?,
+        top_ngram_char_frac: f.or("gr_top_ngram_char_frac", r.top_ngram_char_frac)?,
+        dup_ngram_char_frac: f.or("gr_dup_ngram_char_frac", r.dup_ngram_char_frac)?,
+    };
+    let near_dedup_on: bool = f.or("near_dedup", true)?;
+    let near_dedup = {
+        let n = NearDedupConfig::default();
+        let unit: String = f.or("nd_unit", "word".to_string())?;
+        let ngram: usize = f.or("nd_ngram", 5)?;
+        let bands: Option<usize> = f.get("nd_bands")?;
+        let rows: Option<usize> = f.get("nd_rows")?;
+        NearDedupConfig {
+            num_perm: f.or("nd_num_perm", n.num_perm)?,
+            shingling: shingling(py, &unit, ngram)?,
+            seed: f.or("nd_seed", n.seed)?,
+            threshold: f.or("nd_threshold", n.threshold)?,
+            bands: match (bands, rows) {
+                (Some(bands), Some(rows)) => Some(LshParams { bands, rows }),
+                (None, None) => None,
+                _ => {
+                    return Err(config_err(
+                        py,
+                        "near_dedup.bands",
+                        "set both bands and rows, or neither".into(),
+                    ))
+                }
+            },
+        }
+    };
+    let pii_on: bool = f.or("pii", true)?;
+    let pii = {
+        let action: String = f.or("pii_action", "redact".to_string())?;
+        let mode: String = f.or("pii_mode", "placeholder".to_string())?;
+        let salt: String = f.or("pii_salt", String::new())?;
+        let mode = match mode.as_str() {
+            "placeholder" => RedactMode::Placeholder,
+            "mask" => RedactMode::Mask,
+            "hash" => RedactMode::Hash { salt },
+            other => {
+                return Err(config_err(
+                    py,
+                    "pii.mode",
+                    format!("must be placeholder, mask or hash, got {other:?}"),
+                ))
+            }
+        };
+        let kinds: Option<Vec<String>> = f.get("pii_kinds")?;
+        let kinds = kinds
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| {
+                        PiiKind::from_name(n).ok_or_else(|| {
+                            config_err(py, "pii.kinds", format!("unknown PII kind {n:?}"))
+                        })
+                    })
+                    .collect::<PyResult<Vec<_>>>()
+            })
+            .transpose()?;
+        PiiConfig {
+            action: match action.as_str() {
+                "redact" => PiiAction::Redact(mode),
+                "drop" => PiiAction::Drop,
+                "detect" => PiiAction::Detect,
+                other => {
+                    return Err(config_err(
+                        py,
+                        "pii.action",
+                        format!("must be redact, drop or detect, got {other:?}"),
+                    ))
+                }
+            },
+            kinds,
+        }
+    };
+    let config = PipelineConfig {
+        fields: TextFields {
+            text_field: f.or("text_field", "text".to_string())?,
+        },
+        normalize: f.or("normalize", d.normalize)?,
+        write_normalized: f.or("write_normalized", d.write_normalized)?,
+        length: length_on.then_some(length),
+        seed_length: seed_length_on.then_some(seed_length),
+        seed_checks: f.or("seed_checks", d.seed_checks)?,
+        gopher_quality: gopher_quality_on.then_some(gopher_quality),
+        gopher_repetition: gopher_repetition_on.then_some(gopher_repetition),
+        exact_dedup: f.or("exact_dedup", d.exact_dedup)?,
+        near_dedup: near_dedup_on.then_some(near_dedup),
+        pii: pii_on.then_some(pii),
+        strict: f.or("strict", d.strict)?,
+        chunk_bytes: f.or("chunk_bytes", d.chunk_bytes)?,
+    };
+    if let Some((key, _)) = f.dict.iter().next() {
+        return Err(PyKeyError::new_err(format!(
+            "unknown clean config key {key}"
+        )));
+    }
+    Ok(config)
+}
+
+fn validator_reason(issue: &str) -> &'static str {
+    match issue {
+        i if i == EMPTY_INSTRUCTION => "validator_empty_instruction",
+        i if i == EMPTY_OUTPUT => "validator_empty_output",
+        i if i == OUTPUT_TOO_SHORT => "validator_output_too_short",
+        i if i == OUTPUT_REPETITION => "validator_output_repetition",
+        _ => "validator",
+    }
+}
+
+/// The per-record result of [`Stage::analyze_line`].
+struct Analysis {
+    status: u8,
+    reason: Option<String>,
+    hash: u128,
+    signature: Vec<u32>,
+    band_keys: Vec<u64>,
+    /// The line to write if the record is kept and a step changed it.
+    rewritten: Option<String>,
+    pii: PiiCounts,
+}
+
+impl Analysis {
+    fn stop(status: u8, reason: String) -> Self {
+        Self {
+            status,
+            reason: Some(reason),
+            hash: 0,
+            signature: Vec::new(),
+            band_keys: Vec::new(),
+            rewritten: None,
+            pii: PiiCounts::default(),
+        }
+    }
+}
+
+struct Stage {
+    config: PipelineConfig,
+    hasher: Option<MinHasher>,
+    params: Option<LshParams>,
+    threshold: f64,
+}
+
+impl Stage {
+    fn new(config: PipelineConfig) -> Result<Self, CleanError> {
+        let (hasher, params, threshold) = match &config.near_dedup {
+            Some(near) => {
+                let hasher = MinHasher::new(near.num_perm, near.shingling, near.seed)
+                    .map_err(|e| CleanError::config("near_dedup", e.to_string()))?;
+                let params = near
+                    .bands
+                    .unwrap_or_else(|| LshParams::for_threshold(near.num_perm, near.threshold));
+                // Validates banding and threshold exactly as the local pipeline does.
+                LshIndex::new(near.num_perm, params, near.threshold)
+                    .map_err(|e| CleanError::config("near_dedup", e.to_string()))?;
+                (Some(hasher), Some(params), near.threshold)
+            }
+            None => (None, None, 1.0),
+        };
+        Ok(Self {
+            config,
+            hasher,
+            params,
+            threshold,
+        })
+    }
+
+    fn num_perm(&self) -> usize {
+        self.hasher.as_ref().map_or(0, MinHasher::num_perm)
+    }
+
+    fn num_bands(&self) -> usize {
+        self.params.map_or(0, |p| p.bands)
+    }
+
+    /// Mirrors `Pipeline::analyze_line` + `Pipeline::analyze` of the core, step for step.
+    #[allow(clippy::too_many_lines)]
+    fn analyze_line(&self, raw: &RawLine) -> Analysis {
+        if let Some(err) = &raw.error {
+            return Analysis::stop(REJECTED, err.clone());
+        }
+        let line = match std::str::from_utf8(&raw.bytes) {
+            Ok(l) => l,
+            Err(e) => {
+                return Analysis::stop(
+                    REJECTED,
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                )
+            }
+        };
+        let rec = match parse_record(line, &self.config.fields) {
+            Ok(rec) => rec,
+            Err(e) => return Analysis::stop(REJECTED, e),
+        };
+        let shape = rec.shape;
+        let roles: Vec<FieldRole> = rec.fields.iter().map(|f| f.role).collect();
+        let spans: Vec<Range<usize>> = rec.fields.iter().map(|f| f.span.clone()).collect();
+        let values: Vec<Cow<'_, str>> = rec.fields.into_iter().map(|f| f.value).collect();
+        if values.is_empty() {
+            return Analysis::stop(REJECTED, "record has no text".to_string());
+        }
+        let cfg = &self.config;
+        let removed = |reason: &str| Analysis::stop(REMOVED, reason.to_string());
+        let normalized: Vec<Cow<'_, str>> = if cfg.normalize {
+            values.iter().map(|v| normalize_fast(v)).collect()
+        } else {
+            values.iter().map(|v| Cow::Borrowed(v.as_ref())).collect()
+        };
+        if shape == RecordShape::Text {
+            let raw_text = values[0].as_ref();
+            if let Some(limits) = &cfg.length {
+                if let Some(reason) = length_verdict(&normalized[0], limits) {
+                    return removed(reason);
+                }
+            }
+            if cfg.gopher_quality.is_some() || cfg.gopher_repetition.is_some() {
+                let tokens = tunesmith_core::text::words(raw_text);
+                if let Some(q) = &cfg.gopher_quality {
+                    let stats = quality_stats_with_words(raw_text, &tokens, &q.stop_words);
+                    if let Some(reason) = quality_verdict_of(&stats, q) {
+                        return removed(reason);
+                    }
+                }
+                if let Some(t) = &cfg.gopher_repetition {
+                    if let Some(reason) =
+                        repetition_verdict(&repetition_stats_with_words(raw_text, &tokens), t)
+                    {
+                        return removed(reason);
+                    }
+                }
+            }
+        } else {
+            let (mut instruction, mut input, mut output) = ("", "", "");
+            for (role, value) in roles.iter().zip(&normalized) {
+                match role {
+                    FieldRole::Instruction => instruction = value,
+                    FieldRole::Input => input = value,
+                    FieldRole::Output | FieldRole::Turn { assistant: true } => output = value,
+                    FieldRole::Turn { assistant: false } if instruction.is_empty() => {
+                        instruction = value
+                    }
+                    FieldRole::Turn { .. } | FieldRole::Text => {}
+                }
+            }
+            if let Some(seed) = &cfg.seed_length {
+                if !seed_length_ok(instruction, input, output, seed) {
+                    return removed("seed_length");
+                }
+            }
+            if cfg.seed_checks {
+                if let Some(issue) = validate_fields(instruction, output).first() {
+                    return removed(validator_reason(issue));
+                }
+                if !seed_quality_ok(output) {
+                    return removed("seed_quality");
+                }
+            }
+        }
+        let mut rewrites: Vec<(usize, String)> = Vec::new();
+        let mut counts = PiiCounts::default();
+        for (i, (value, norm)) in values.iter().zip(&normalized).enumerate() {
+            let shown: &str = if cfg.write_normalized { norm } else { value };
+            let mut changed: Option<String> =
+                (cfg.write_normalized && norm != value).then(|| norm.to_string());
+            if let Some(p) = &cfg.pii {
+                match &p.action {
+                    PiiAction::Redact(mode) => {
+                        let (text, found) = pii::redact(shown, mode, p.kinds.as_deref());
+                        if found.total() > 0 {
+                            changed = Some(text);
+                        }
+                        counts.add(&found);
+                    }
+                    PiiAction::Drop | PiiAction::Detect => {
+                        for span in pii::scan_kinds(shown, p.kinds.as_deref()) {
+                            counts.0[span.kind.index()] += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(text) = changed {
+                rewrites.push((i, text));
+            }
+        }
+        if counts.total() > 0
+            && matches!(cfg.pii.as_ref().map(|p| &p.action), Some(PiiAction::Drop))
+        {
+            let mut a = removed("pii");
+            a.pii = counts;
+            return a;
+        }
+        let hash = match (cfg.exact_dedup, shape) {
+            (false, _) => 0,
+            (true, RecordShape::Instruction) => {
+                // A missing `input` hashes like an empty one, as in the seed guide.
+                let mut parts = [""; 3];
+                for (role, value) in roles.iter().zip(&normalized) {
+                    match role {
+                        FieldRole::Instruction => parts[0] = value,
+                        FieldRole::Input => parts[1] = value,
+                        _ => parts[2] = value,
+                    }
+                }
+                content_hash(&parts)
+            }
+            (true, _) => content_hash(&normalized),
+        };
+        let (signature, band_keys) = match (&self.hasher, &self.params) {
+            (Some(h), Some(b)) => {
+                let joined: Cow<'_, str> = match normalized.as_slice() {
+                    [one] => Cow::Borrowed(one.as_ref()),
+                    many => Cow::Owned(
+                        many.iter()
+                            .map(AsRef::as_ref)
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    ),
+                };
+                let sig = h.signature(&joined);
+                let keys = b.band_keys(&sig);
+                (sig, keys)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let rewritten = (!rewrites.is_empty()).then(|| {
+            let mut edits: Vec<(Range<usize>, &str)> = rewrites
+                .iter()
+                .filter_map(|(i, t)| spans.get(*i).map(|s| (s.clone(), t.as_str())))
+                .collect();
+            splice(line, &mut edits)
+        });
+        Analysis {
+            status: PASS,
+            reason: None,
+            hash,
+            signature,
+            band_keys,
+            rewritten,
+            pii: counts,
+        }
+    }
+}
+
+/// Every line of `path` (a byte range of a plain file, or a whole compressed file), as the local reader splits them.
+fn read_range(path: &Path, start: u64, end: Option<u64>) -> Result<Vec<RawLine>, CleanError> {
+    match end {
+        None if start == 0 => Ok(open_lines(path)?.read_all()),
+        None => Err(CleanError::config(
+            "end",
+            "a byte range needs an end (only whole files may omit it)",
+        )),
+        Some(end) => {
+            if end < start {
+                return Err(CleanError::config(
+                    "end",
+                    format!("end {end} is before start {start}"),
+                ));
+            }
+            let mut file = std::fs::File::open(path).map_err(|e| CleanError::io(path, &e))?;
+            file.seek(SeekFrom::Start(start))
+                .map_err(|e| CleanError::io(path, &e))?;
+            let len = usize::try_from(end - start)
+                .map_err(|_| CleanError::config("end", "range too large"))?;
+            let mut bytes = vec![0u8; len];
+            file.read_exact(&mut bytes)
+                .map_err(|e| CleanError::io(path, &e))?;
+            Ok(LineReader::from_bytes(bytes).read_all())
+        }
+    }
+}
+
+/// The per-record stage of a cluster clean run and the per-component LSH replay.
+///
+/// Built from the same flat config dict as `CleanPipeline`; pickles as that dict.
+#[pyclass(name = "RayStage", module = "tunesmith._core", frozen)]
+pub struct PyRayStage {
+    stage: Stage,
+    config: Py<PyDict>,
+}
+
+#[pymethods]
+impl PyRayStage {
+    #[new]
+    fn new(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let cfg = pipeline_config(py, config)?;
+        Ok(Self {
+            stage: Stage::new(cfg).map_err(|e| clean_err(py, e))?,
+            config: config.copy()?.unbind(),
+        })
+    }
+
+    /// Signature length (0 when near dedup is off).
+    #[getter]
+    fn num_perm(&self) -> usize {
+        self.stage.num_perm()
+    }
+
+    /// LSH bands (0 when near dedup is off).
+    #[getter]
+    fn num_bands(&self) -> usize {
+        self.stage.num_bands()
+    }
+
+    /// PII kind names, in the column order of `analyze(...)["pii"]`.
+    #[getter]
+    fn pii_kinds(&self) -> Vec<&'static str> {
+        PiiKind::ALL.iter().map(|k| k.name()).collect()
+    }
+
+    /// Raw lines of a byte range (`end=None` with `start=0`: the whole file, decompressed).
+    #[staticmethod]
+    #[pyo3(signature = (path, start=0, end=None))]
+    fn read_lines<'py>(
+        py: Python<'py>,
+        path: PathBuf,
+        start: u64,
+        end: Option<u64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let lines = detached(py, || read_range(&path, start, end)).map_err(|e| clean_err(py, e))?;
+        PyList::new(py, lines.iter().map(|l| PyBytes::new(py, &l.bytes)))
+    }
+
+    /// Run the per-record stage over a byte range of `path`; returns a dict of columns, one row per line.
+    ///
+    /// Columns: `line` (1-based within the range), `status` (0 pass, 1 removed, 2 rejected), `reason`,
+    /// `nbytes` (line length + 1, as the local report counts), `hash_hi`/`hash_lo` (the xxh3-128 content
+    /// hash), `bands` (`(n, bands)` uint64 LSH band keys), `signatures` (`(n, num_perm)` uint32),
+    /// `rewritten` (the line to write when a step changed it) and `pii` (`(n, kinds)` uint32 span counts).
+    #[pyo3(signature = (path, start=0, end=None))]
+    fn analyze<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        start: u64,
+        end: Option<u64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let stage = &self.stage;
+        let (lines, analyses) = detached(py, || -> Result<_, CleanError> {
+            let lines = read_range(&path, start, end)?;
+            let analyses: Vec<Analysis> = lines
+                .par_iter()
+                .map(|raw| stage.analyze_line(raw))
+                .collect();
+            Ok((lines, analyses))
+        })
+        .map_err(|e| clean_err(py, e))?;
+        let n = lines.len();
+        let (p, b) = (stage.num_perm(), stage.num_bands());
+        let mut sigs = vec![0u32; n * p];
+        let mut bands = vec![0u64; n * b];
+        let mut pii = vec![0u32; n * PiiKind::COUNT];
+        for (i, a) in analyses.iter().enumerate() {
+            if a.signature.len() == p {
+                sigs[i * p..(i + 1) * p].copy_from_slice(&a.signature);
+            }
+            if a.band_keys.len() == b {
+                bands[i * b..(i + 1) * b].copy_from_slice(&a.band_keys);
+            }
+            for (k, c) in a.pii.0.iter().enumerate() {
+                pii[i * PiiKind::COUNT + k] = u32::try_from(*c).unwrap_or(u32::MAX);
+            }
+        }
+        let out = PyDict::new(py);
+        out.set_item(
+            "line",
+            lines
+                .iter()
+                .map(|l| l.line)
+                .collect::<Vec<u64>>()
+                .into_pyarray(py),
+        )?;
+        out.set_item(
+            "status",
+            analyses
+                .iter()
+                .map(|a| a.status)
+                .collect::<Vec<u8>>()
+                .into_pyarray(py),
+        )?;
+        out.set_item(
+            "reason",
+            analyses
+                .iter()
+                .map(|a| a.reason.clone())
+                .collect::<Vec<_>>(),
+        )?;
+        out.set_item(
+            "nbytes",
+            lines
+                .iter()
+                .map(|l| l.bytes.len() as u64 + 1)
+                .collect::<Vec<u64>>()
+                .into_pyarray(py),
+        )?;
+        #[allow(clippy::cast_possible_truncation)]
+        let (hi, lo): (Vec<u64>, Vec<u64>) = analyses
+            .iter()
+            .map(|a| ((a.hash >> 64) as u64, a.hash as u64))
+            .unzip();
+        out.set_item("hash_hi", hi.into_pyarray(py))?;
+        out.set_item("hash_lo", lo.into_pyarray(py))?;
+        out.set_item("bands", bands.into_pyarray(py).reshape([n, b])?)?;
+        out.set_item("signatures", sigs.into_pyarray(py).reshape([n, p])?)?;
+        let rewritten = PyList::empty(py);
+        for a in &analyses {
+            match &a.rewritten {
+                Some(t) => rewritten.append(PyBytes::new(py, t.as_bytes()))?,
+                None => rewritten.append(py.None())?,
+            }
+        }
+        out.set_item("rewritten", rewritten)?;
+        out.set_item("pii", pii.into_pyarray(py).reshape([n, PiiKind::COUNT])?)?;
+        Ok(out)
+    }
+
+    /// Replay the local pipeline's streaming LSH dedup inside each component.
+    ///
+    /// Rows are records that passed every filter and are not exact duplicates; `components[i]` names the
+    /// component of record `ids[i]`. Within a component, records are taken in `ids` order: each is compared
+    /// with the kept records sharing a band key and removed if one reaches the threshold (the first such,
+    /// by insertion order, is its `duplicate_of`), else inserted. Returns per row the id it duplicates, or
+    /// -1 when kept.
+    fn resolve<'py>(
+        &self,
+        py: Python<'py>,
+        components: PyReadonlyArray1<'_, u64>,
+        ids: PyReadonlyArray1<'_, u64>,
+        signatures: PyReadonlyArray2<'_, u32>,
+        bands: PyReadonlyArray2<'_, u64>,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let (Some(params), p) = (self.stage.params, self.stage.num_perm()) else {
+            return Err(config_err(
+                py,
+                "near_dedup",
+                "resolve needs near dedup enabled".into(),
+            ));
+        };
+        let n = ids.len();
+        if components.len() != n
+            || signatures.shape() != [n, p]
+            || bands.shape() != [n, params.bands]
+        {
+            return Err(class_error(
+                py,
+                "ArgumentError",
+                format!(
+                    "resolve: need components[{n}], signatures[{n}, {p}] and bands[{n}, {}]; got components[{}], signatures{:?}, bands{:?}",
+                    params.bands,
+                    components.len(),
+                    signatures.shape(),
+                    bands.shape()
+                ),
+            ));
+        }
+        let comps = components.as_array().to_vec();
+        let idv = ids.as_array().to_vec();
+        let sigs: Vec<u32> = signatures.as_array().iter().copied().collect();
+        let keys: Vec<u64> = bands.as_array().iter().copied().collect();
+        let threshold = self.stage.threshold;
+        let out = detached(py, move || -> Result<Vec<i64>, String> {
+            let mut groups: HashMap<u64, Vec<usize>> = HashMap::new();
+            for (i, c) in comps.iter().enumerate() {
+                groups.entry(*c).or_default().push(i);
+            }
+            let groups: Vec<Vec<usize>> = groups.into_values().collect();
+            let decided: Vec<Vec<(usize, i64)>> = groups
+                .into_par_iter()
+                .map(|mut rows| -> Result<Vec<(usize, i64)>, String> {
+                    rows.sort_unstable_by_key(|&i| idv[i]);
+                    let mut index =
+                        LshIndex::new(p, params, threshold).map_err(|e| e.to_string())?;
+                    let mut decided = Vec::with_capacity(rows.len());
+                    for i in rows {
+                        let sig = &sigs[i * p..(i + 1) * p];
+                        let band_keys = &keys[i * params.bands..(i + 1) * params.bands];
+                        match index.find_similar(sig, band_keys) {
+                            Some((kept, _)) => {
+                                decided.push((i, i64::try_from(kept).unwrap_or(i64::MAX)))
+                            }
+                            None => {
+                                index.insert(idv[i], sig, band_keys);
+                                decided.push((i, -1));
+                            }
+                        }
+                    }
+                    Ok(decided)
+                })
+                .collect::<Result<_, _>>()?;
+            let mut out = vec![-1i64; idv.len()];
+            for (i, d) in decided.into_iter().flatten() {
+                out[i] = d;
+            }
+            Ok(out)
+        })
+        .map_err(|e| config_err(py, "near_dedup", e))?;
+        Ok(out.into_pyarray(py))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyAny>, (Py<PyDict>,)) {
+        (
+            slf.get_type().into_any(),
+            (slf.get().config.clone_ref(slf.py()),),
+        )
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyRayStage>()?;
+    Ok(())
+}
