@@ -285,3 +285,28 @@ def test_shipped_configs_check_without_torch(tmp_path):
         assert items["training data"]["status"] == "PASS", (name, items["training data"])
         assert items["train/validation split"]["status"] == "PASS", name
         assert "catalog model" in items["compute fits"]["detail"], (name, items["compute fits"])
+
+
+def test_device_auto_asks_nvidia_smi_not_torch(tmp_path, monkeypatch):
+    import tunesmith.check as check
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3, 81559\n")
+
+    monkeypatch.setattr(check.shutil, "which", lambda name: "/usr/bin/nvidia-smi" if name == "nvidia-smi" else None)
+    monkeypatch.setattr(check.subprocess, "run", fake_run)
+    assert check._nvidia_smi() == ("NVIDIA H100 80GB HBM3", 81559 * 2**20)
+    assert "--query-gpu=name,memory.total" in calls[0]
+    path = good(tmp_path)  # training.device: auto
+    st, detail = status(run_checklist(path), "compute fits")
+    assert st == "PASS" and "of cuda (NVIDIA H100 80GB HBM3)'s 79.65 GiB" in detail
+    # no nvidia-smi: auto means the CPU, and training.device: cuda fails
+    monkeypatch.setattr(check.shutil, "which", lambda name: None)
+    assert check._nvidia_smi() is None
+    st, detail = status(run_checklist(path, device_memory=64), "compute fits")
+    assert st == "PASS" and "of cpu's 64.00 GiB" in detail
+    st, detail = status(run_checklist(path, device="cuda"), "compute fits")
+    assert (st, detail) == ("FAIL", "--device is cuda but nvidia-smi finds no GPU")

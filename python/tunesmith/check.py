@@ -433,7 +433,8 @@ def run_checklist(
                 mem = mem if mem is not None else gpu[1]
                 dev = "cuda"
             elif dev == "cuda" and mem is None:
-                add("before", "compute fits", "FAIL", "training.device is cuda but nvidia-smi finds no GPU")
+                which = "--device" if device else "training.device"
+                add("before", "compute fits", "FAIL", f"{which} is cuda but nvidia-smi finds no GPU")
                 dev = ""
             else:
                 dev = "cuda" if dev == "cuda" else "cpu"
