@@ -291,3 +291,9 @@ def test_sparse_paths_for_large_domains_match_reference(kd, monkeypatch):
         table = [[None if np.isnan(v) else int(v) for v in row] for row in data]
         for level in ("nominal", "ordinal"):
             check_against_reference(kd, table, level)
+
+
+def test_dataframe_rows_are_raters():
+    pd = pytest.importorskip("pandas")
+    rows = [[1, 2, 3, 1], [1, 2, None, 2]]
+    assert krippendorff_alpha(pd.DataFrame(rows), "nominal") == krippendorff_alpha(rows, "nominal")

@@ -81,6 +81,8 @@ def _parse(reliability_data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     ``values`` is a float array when every value is a number (None/NaN missing),
     else a list of the Python objects.
     """
+    if hasattr(reliability_data, "to_numpy") and not isinstance(reliability_data, np.ndarray):
+        reliability_data = reliability_data.to_numpy()  # a pandas DataFrame: its rows, not its column names
     if isinstance(reliability_data, np.ndarray) and reliability_data.dtype.kind in "fiub":
         arr = reliability_data.astype(np.float64, copy=False)
         if arr.ndim != 2:
