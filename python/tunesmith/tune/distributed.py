@@ -17,7 +17,9 @@ config then runs on one device or many, and the pre-flight check sizes exactly
 the launch that is running (:func:`detect_layout`). The process group itself is
 created by accelerate, the library the Trainer uses (:func:`init_process_group`).
 
-Which method combines with which layout (what tunesmith does at start):
+Which method combines with which layout: "yes" is accepted at start, "refused" raises
+UnsupportedError before any weights load (:func:`check_compatibility`); what was actually
+trained under a launcher is listed after the notes. FSDP and DeepSpeed need GPUs.
 
 ============== ========= ========= ========================= =========================
 method         ddp       zero2     fsdp (FULL_SHARD)         zero3
@@ -42,7 +44,9 @@ dpo            yes [4]   yes [4]   yes [4]                   yes [4]
     with the bf16 adapter weights, and a model loaded without a per-rank
     ``device_map``; tunesmith's loader places each rank's quantized copy on its own
     GPU (the DDP layout), so these launches are refused with that explanation.
-[4] ``tunesmith.tune.dpo`` runs TRL's DPOTrainer on the same Trainer machinery.
+[4] ``tunesmith.tune.dpo`` runs TRL's DPOTrainer on the same Trainer machinery (its log.csv is
+    rank-0 only); it was not run under a launcher here, and the files ``dpo.py`` itself writes
+    (metrics.json, the saved model) are written by every rank.
 
 What was run: DDP on CPU (gloo) with ``torchrun --nproc_per_node 2`` and with
 ``accelerate launch --config_file configs/accelerate/ddp.yaml`` (tests/tune/test_distributed_train.py).
