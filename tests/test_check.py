@@ -247,6 +247,8 @@ def test_sample_json_output_and_errors(tmp_path, capsys):
     assert status(report, "deduplicated")[0] == "SKIP"
     with pytest.raises(ArgumentError, match="sample=0"):
         run_checklist(path, sample=0)
+    assert main(["check", str(path), "--device", "Z100"]) == 2
+    assert "device='Z100' is not in the catalog; valid choices: T4" in capsys.readouterr().err
 
 
 def test_record_text_covers_every_format():

@@ -304,6 +304,10 @@ def run_checklist(
 
     if sample is not None and sample < 1:
         raise ArgumentError(f"sample={sample}: give at least 1 record, or None for all")
+    if device is not None and device not in ("cpu", "cuda", "auto"):
+        from tunesmith.estimate.hardware import get_device
+
+        get_device(device)  # a name outside the catalog raises, listing the valid ones
     source = str(config) if not isinstance(config, TrainConfig) else "<config>"
     cfg = config if isinstance(config, TrainConfig) else load_config(config)
     tr = cfg.training
