@@ -139,6 +139,20 @@ def test_bradley_terry_loss_docstring_runs(torch_one_thread):
     assert runner.summarize(verbose=False).failed == 0 and runner.summarize(verbose=False).attempted == 3
 
 
+@pytest.mark.train
+def test_scoring_text_is_what_trl_trains_and_rewards_on(tokenizer):
+    from trl.data_utils import _tokenize, apply_chat_template
+
+    pair = make_keyword_pairs(1, seed=5)[0]
+    prompt = [{"role": "user", "content": pair["prompt"]}]
+    reply = [{"role": "assistant", "content": pair["chosen"]}]
+    text = rlhf.format_conversation(tokenizer, pair["prompt"], pair["chosen"])
+    # GRPOTrainer/RLOOTrainer: the chat template over prompt + completion, tokenized without special tokens
+    assert text == apply_chat_template({"messages": prompt + reply}, tokenizer)["text"]
+    # RewardTrainer: the chat template over prompt + chosen, tokenized by apply_chat_template
+    assert tokenizer(text, add_special_tokens=False)["input_ids"] == _tokenize(tokenizer, prompt + reply)["input_ids"]
+
+
 def _run_rlhf(tiny, out, *, algorithm="grpo", steps=24, k=5, eval_prompts=None, seed=0):
     """The seed guide's face end to end: reward model, then on-policy optimization against it."""
     pairs = make_keyword_pairs(160, seed=seed)

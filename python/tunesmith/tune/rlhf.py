@@ -654,7 +654,8 @@ def train_reward_model(
     _quiet_trainer(trainer)
     kept = len(trainer.train_dataset)
     if kept == 0:
-        raise ArgumentError(f"max_length: every training pair is longer than {max_length} tokens; raise it or use None")
+        raise ArgumentError(f"max_length: every training pair is longer than {max_length} tokens; "
+                            "raise it or pass None")
     if kept < len(rows):
         log(f"note: {len(rows) - kept} of {len(rows)} training pairs are longer than max_length={max_length} "
             "tokens and were dropped")
@@ -844,7 +845,7 @@ def optimize_policy(
         if not held_out:
             return None
         completions = sample_completions(policy, tokenizer, held_out, max_new_tokens=max_completion_length,
-                              temperature=temperature, seed=seed + 1)
+                                         temperature=temperature, seed=seed + 1)
         rewards = score(rm, rm_tokenizer, held_out, completions)
         value = sum(rewards) / len(rewards)
         log(f"{tag}: mean reward {value:.4f} of one sampled completion for each of {len(held_out)} evaluation prompts")
@@ -899,7 +900,7 @@ def optimize_policy(
     if held_out:
         shown = held_out[:4]
         completions = sample_completions(policy, tokenizer, shown, max_new_tokens=max_completion_length,
-                              temperature=temperature, seed=seed + 2)
+                                         temperature=temperature, seed=seed + 2)
         rewards = score(rm, rm_tokenizer, shown, completions)
         samples = [(p[-1]["content"], c, r) for p, c, r in zip(shown, completions, rewards, strict=True)]
 
