@@ -280,8 +280,8 @@ def test_docstring_examples_run():
 
 
 def test_sparse_paths_for_large_domains_match_reference(kd, monkeypatch):
-    # the nominal and ordinal sums switch from a dense units × values count matrix to per-unit pairs
-    # (ordinal) and sorted pair counts (nominal) on large tables; force that path on small ones
+    # the nominal, ordinal and ratio sums switch from a dense units × values count matrix to per-unit pairs
+    # (ordinal, ratio) and sorted pair counts (nominal) on large tables; force that path on small ones
     monkeypatch.setattr(evaluation, "_DENSE", 0)
     rng = np.random.default_rng(11)
     for trial in range(60):
@@ -289,7 +289,7 @@ def test_sparse_paths_for_large_domains_match_reference(kd, monkeypatch):
         data = rng.integers(0, rng.integers(2, 9), size=(raters, units)).astype(float)
         data[rng.random(data.shape) < rng.uniform(0, 0.6)] = np.nan
         table = [[None if np.isnan(v) else int(v) for v in row] for row in data]
-        for level in ("nominal", "ordinal"):
+        for level in ("nominal", "ordinal", "ratio"):
             check_against_reference(kd, table, level)
 
 

@@ -175,6 +175,14 @@ def _within_units(
     return total
 
 
+def _observed(codes: np.ndarray, size: int, unit: np.ndarray, m: np.ndarray, table: np.ndarray) -> float:
+    """``Σ_u c_uᵀ δ² c_u / (m_u - 1)`` (``c_u``: the unit's value counts) for a ``size`` × ``size`` table ``δ²``."""
+    if len(m) * size <= _DENSE:
+        counts = np.bincount(unit * size + codes, minlength=len(m) * size).reshape(len(m), size).astype(np.float64)
+        return float(np.sum(((counts @ table) * counts).sum(axis=1) / (m - 1.0)))
+    return _within_units(codes, unit, m, lambda a, b: table[a, b])
+
+
 def _between_values(values: np.ndarray, counts: np.ndarray, distance: Any) -> float:
     """``Σ_c Σ_k n_c n_k distance(v_c, v_k)`` over the distinct values, in row blocks."""
     total = 0.0
@@ -283,12 +291,7 @@ def krippendorff_alpha(
         # δ²(c, k) = (Σ_{g=c}^{k} n_g − (n_c + n_k)/2)², Krippendorff 2011 eq. for ordinal metric
         between = cum[hi] - cum[lo] + n_c[lo]
         table = (between - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
-        if len(m) * size <= _DENSE:
-            # Σ_u c_uᵀ δ² c_u / (m_u - 1) with c_u the unit's value counts
-            counts = np.bincount(unit * size + codes, minlength=len(m) * size).reshape(len(m), size).astype(np.float64)
-            observed = float(np.sum(((counts @ table) * counts).sum(axis=1) / (m - 1.0)))
-        else:
-            observed = _within_units(codes, unit, m, lambda a, b: table[a, b])
+        observed = _observed(codes, size, unit, m, table)
         expected = float(n_c @ table @ n_c)
     else:
         x = np.asarray(values, dtype=np.float64)
@@ -301,9 +304,15 @@ def krippendorff_alpha(
             s = a + b
             return np.divide(a - b, s, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=s != 0) ** 2
 
-        observed = _within_units(x, unit, m, ratio)
-        distinct, counts = np.unique(x, return_counts=True)
-        expected = _between_values(distinct, counts.astype(np.float64), ratio)
+        distinct, codes, counts = np.unique(x, return_inverse=True, return_counts=True)
+        size = len(distinct)
+        if size * size <= _DENSE:
+            table = ratio(distinct[:, None], distinct[None, :])
+            observed = _observed(codes, size, unit, m, table)
+            expected = float(counts @ table @ counts)
+        else:
+            observed = _within_units(x, unit, m, ratio)
+            expected = _between_values(distinct, counts.astype(np.float64), ratio)
     if expected <= 0.0:
         return float("nan")
     return 1.0 - (n - 1.0) * observed / expected
