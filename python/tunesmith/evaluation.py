@@ -218,6 +218,11 @@ def krippendorff_alpha(
         value equal, or all ratio values zero): alpha is then undefined (Krippendorff 2011,
         section C). Units rated by fewer than two raters are dropped.
 
+    Cost: nominal and interval are linear in the number of ratings (interval by the identity
+    ``Σ_{i,j}(x_i - x_j)² = 2m Σ_i (x_i - x̄)²``, so continuous ratings need no values × values
+    matrix); ordinal and ratio build a values × values table, so they grow with the square of the
+    number of distinct values (fine for rating scales; slow for a ratio variable with 10⁵ distinct values).
+
     Raises:
         ArgumentError: unknown level, ragged rows, non-numeric ratings for interval/ratio,
             negative ratio values, values outside ``value_domain``, or no unit with two ratings.
