@@ -580,7 +580,8 @@ _STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "MANUAL": "cyan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.usage = "tunesmith check CONFIG [--device DEVICE] [--device-memory GIB] [--sample N] [--model-config PATH] [--json]"
+    parser.usage = ("tunesmith check CONFIG [--device DEVICE] [--device-memory GIB] [--sample N] "
+                    "[--model-config PATH] [--json]")
     parser.add_argument("config", metavar="CONFIG", help="a tunesmith tune YAML config")
     parser.add_argument("--device",
                         help="size for cpu, cuda or a catalog device (A100-80GB, ...); default: the config's")
