@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tunesmith.errors import ArgumentError, InputError
@@ -24,7 +24,6 @@ def _words(text: str) -> list[str]:
 # --- data: no torch needed -------------------------------------------------------------------------
 
 
-@settings(max_examples=40, deadline=None)
 @given(n=st.integers(0, 60), noise=st.floats(0, 1), seed=st.integers(0, 2**16))
 def test_keyword_pairs_follow_the_rule(n, noise, seed):
     pairs = make_keyword_pairs(n, noise_fraction=noise, seed=seed)
@@ -114,7 +113,6 @@ def test_importing_rlhf_leaves_torch_out():
 
 
 @pytest.mark.train
-@settings(max_examples=50, deadline=None)
 @given(diffs=st.lists(st.tuples(st.floats(-30, 30), st.floats(-30, 30)), min_size=1, max_size=8),
        margin=st.floats(0, 2))
 def test_bradley_terry_loss_matches_the_formula(torch_one_thread, diffs, margin):
