@@ -13,7 +13,9 @@ writing the shards). Shuffle volume is the size of the blocks fed to each shuffl
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
+import secrets
 import shutil
 import socket
 import subprocess
@@ -75,6 +77,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--out-dir", default="/tmp/clean-bench")
     args = ap.parse_args()
+    # Ray's token authentication: one fresh token shared by the nodes and this driver (read once per process,
+    # so set before Ray is imported).
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
     import ray
 
@@ -103,7 +109,8 @@ def main() -> None:
     exe = shutil.which("ray") or str(pathlib.Path(sys.executable).with_name("ray"))
     port = free_port()
     address = f"127.0.0.1:{port}"
-    common = ["--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    store = f"--object-store-memory={max(300 * 2**20, 4 * size)}"
+    common = ["--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", store]
     procs = [subprocess.Popen([exe, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
                                *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     rates = {}

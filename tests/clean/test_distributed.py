@@ -68,7 +68,8 @@ def _edge_cases() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(num_cpus=2, object_store_memory=300 * 2**20, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
     yield
     ray.shutdown()
 
@@ -259,14 +260,19 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_cluster_of_head_and_two_workers_matches_local(corpus_files, tmp_path):
+def test_cluster_of_head_and_two_workers_matches_local(corpus_files, tmp_path, monkeypatch):
     """``ray start --head`` (no CPUs) plus two 1-CPU worker nodes, loopback only; stopped by their own pids."""
+    import secrets
+
     if ray.is_initialized():
         ray.shutdown()
+    # Ray's token authentication: one fresh token shared by the nodes and this driver.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     exe = shutil.which("ray") or str(pathlib.Path(sys.executable).with_name("ray"))
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    common = ["--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    common = ["--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", f"--object-store-memory={300 * 2**20}"]
     procs = [subprocess.Popen([exe, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
                                *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
@@ -274,15 +280,29 @@ def test_cluster_of_head_and_two_workers_matches_local(corpus_files, tmp_path):
         for _ in range(2):
             procs.append(subprocess.Popen([exe, "start", f"--address={address}", "--num-cpus=1", *common],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-        _wait_for_cpus(2)
-        local, result = _both(corpus_files, tmp_path, CONFIGS["default"], chunk_bytes=20000)
+        # The driver is a fresh process (the CLI): Ray reads the token settings once per process.
+        driver = [sys.executable, "-c", "from tunesmith.cli import main; raise SystemExit(main())"]
+        wait = (f"import ray, time; ray.init(address={address!r}, log_to_driver=False)\n"
+                "while ray.cluster_resources().get('CPU', 0) < 2: time.sleep(0.5)")
+        subprocess.run([sys.executable, "-c", wait], check=True, timeout=180, capture_output=True)
+        (tmp_path / "cfg.yaml").write_text("gopher_quality:\n  enabled: false\n")
+        run = subprocess.run(
+            [*driver, "clean", *map(str, corpus_files), "-o", str(tmp_path / "out"), "--removed", str(tmp_path / "removed"),
+             "--rejected", str(tmp_path / "rejected"), "--report", str(tmp_path / "report.json"), "--quiet",
+             "--config", str(tmp_path / "cfg.yaml"), "--executor", "ray", "--address", address],
+            capture_output=True, text=True, timeout=400,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        local = Pipeline(CONFIGS["default"]).clean_file(
+            corpus_files, tmp_path / "local.jsonl", removed=tmp_path / "local.removed.jsonl",
+            rejected=tmp_path / "local.rejected.jsonl",
+        )
+        got = json.loads((tmp_path / "report.json").read_text())
         for f in FIELDS:
-            assert getattr(result.report, f) == getattr(local, f), f
+            assert got[f] == getattr(local, f), f
         assert _concat(tmp_path / "out") == (tmp_path / "local.jsonl").read_bytes()
+        assert _concat(tmp_path / "removed") == (tmp_path / "local.removed.jsonl").read_bytes()
     finally:
-        if ray.is_initialized():
-            ray.shutdown()
         for p in reversed(procs):
             p.terminate()
         for p in procs:
@@ -303,13 +323,3 @@ def _wait_for(address: str, timeout: float = 120.0) -> None:
                 return
         time.sleep(0.5)
     raise TimeoutError(f"Ray head at {address} did not come up in {timeout:.0f} s")
-
-
-def _wait_for_cpus(n: int, timeout: float = 120.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while ray.cluster_resources().get("CPU", 0) < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the cluster has {ray.cluster_resources().get('CPU', 0)} CPUs, waited for {n}")
-        time.sleep(0.5)

@@ -25,14 +25,14 @@ Only ids, hashes, band keys, graph edges, the signatures of colliding records an
 shuffles; the records themselves are read twice from their files instead (see ``benches/bench_ray.py`` for the
 measured shuffle volume per GB of input).
 
-    >>> import tempfile, pathlib, json, ray
-    >>> from tunesmith.clean.distributed import run_ray
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> rows = ["The quick brown fox jumps over the lazy dog near the river bank today."] * 2
-    >>> _ = (d / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\\n" for t in rows))
-    >>> _ = ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # doctest: +SKIP
-    >>> run_ray([d / "in.jsonl"], d / "out", gopher_quality={"enabled": False}).report.kept  # doctest: +SKIP
-    1
+Example::
+
+    ray start --head --port=6379 --num-cpus=0        # plus `ray start --address=HEAD:6379` on each worker
+    tunesmith clean data/*.jsonl -o clean/ --removed removed/ --report report.json \\
+        --executor ray --address HEAD:6379
+    cat clean/part-*.jsonl > clean.jsonl             # the local run's output, byte for byte
+
+The inputs and the output directories must be on storage every node sees (the writers run on the workers).
 """
 
 from __future__ import annotations
@@ -650,25 +650,30 @@ class _OutputDir:
 
 
 def _connected_components(edges, partitions: int, max_rounds: int = 64):
-    """``(node, root)`` of every node of ``edges``: the smallest id of its component. Returns (dataset, rounds)."""
+    """Label every node of ``edges`` with its component's smallest id.
+
+    Returns ``(stars, rounds, shuffled)``: the final edges ``(node, root)`` (roots themselves absent), the number
+    of large-star / small-star rounds, and the bytes fed to their shuffles. Each round's edge set is
+    fingerprinted (count and sum of a 64-bit mix of every edge); two equal fingerprints in a row mean the
+    edge set stopped changing, which for these two operations means every component is a star on its minimum.
+    """
     prev: tuple[int, int] | None = None
-    rounds = 0
+    rounds = shuffled = 0
+    kw = {"partitions": partitions}
     while True:
         rounds += 1
-        large = (
-            edges.map_batches(_both_directions, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
-            .groupby("part", num_partitions=partitions)
-            .map_groups(_large_star, batch_format="pyarrow", fn_kwargs={"partitions": partitions})
-        )
+        both = edges.map_batches(_both_directions, batch_format="pyarrow", batch_size=None, fn_kwargs=kw).materialize()
+        large = both.groupby("part", num_partitions=partitions).map_groups(_large_star, batch_format="pyarrow", fn_kwargs=kw)
+        down = large.map_batches(_orient_down, batch_format="pyarrow", batch_size=None, fn_kwargs=kw).materialize()
         small = (
-            large.map_batches(_orient_down, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
-            .groupby("part", num_partitions=partitions)
-            .map_groups(_small_star, batch_format="pyarrow", fn_kwargs={"partitions": partitions})
+            down.groupby("part", num_partitions=partitions)
+            .map_groups(_small_star, batch_format="pyarrow", fn_kwargs=kw)
             .materialize()
         )
+        shuffled += both.size_bytes() + down.size_bytes()
         fp = _fp(small)
         if fp == prev:
-            return small, rounds
+            return small, rounds, shuffled
         if rounds >= max_rounds:
             raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
         prev, edges = fp, small
@@ -850,9 +855,7 @@ def _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shu
             .materialize()
         )
         if edges.count():
-            shuffle["components"] = 0
-            stars, rounds = _connected_components(edges, parts)
-            shuffle["components"] = edges.size_bytes() * 2 * rounds  # each round shuffles about the edge set twice
+            stars, rounds, shuffle["components"] = _connected_components(edges, parts)
             import pyarrow as pa
 
             ray = _ray()
