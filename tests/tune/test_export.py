@@ -373,11 +373,12 @@ def test_llama_cpp_logits_match_transformers(exported, gqa, tokenizer, outtype):
         llm.close()
     diff = np.abs(got - reference)
     scale = np.abs(reference).max()
-    print(f"{outtype}: max |logit diff| {diff.max():.3g} (max |logit| {scale:.3g}); "
+    print(f"\n{outtype}: {len(ids)} positions x {got.shape[1]} logits; max |logit diff| {diff.max():.3g}, "
+          f"mean {diff.mean():.3g} (max |logit| {scale:.3g}); "
           f"argmax agreement {(got.argmax(-1) == reference.argmax(-1)).mean():.3f}")
-    limit = 0.02 if outtype == "f16" else 0.08
+    # f16 weights (and ggml's f16 activations) round at 2^-11; q8_0 quantizes weights and activations to 8 bits
+    limit = 0.01 if outtype == "f16" else 0.05
     assert diff.max() <= limit * scale
-    assert (got.argmax(-1) == reference.argmax(-1)).mean() >= 0.9
 
 
 def test_docstring_examples():
