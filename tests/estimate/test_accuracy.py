@@ -69,6 +69,8 @@ def _case_id(case: tuple[str, dict[str, Any]]) -> str:
     for name in ("optimizer", "adamw_impl", "attn_implementation"):
         if name in k:
             parts.append(str(k[name]))
+    if "vocab_size" in k.get("_overrides", {}):
+        parts.append(f"V{k['_overrides']['vocab_size']}")
     return "-".join(parts)
 
 
@@ -90,6 +92,10 @@ def default_grid() -> list[tuple[str, dict[str, Any]]]:
         _case("llama", method="adapter", bottleneck_size=16),
         _case("llama", method="dpo"),
         _case("llama", method="dpo", dpo_policy="lora", rank=8),
+        # a real vocabulary: TRL's fused head tiles it 32768 wide, and its torch fallback's temporaries dominate
+        _case("llama", method="dpo", dpo_policy="lora", rank=8, precision="bf16", batch_size=1,
+              _overrides={"vocab_size": 40000}),
+        _case("llama", method="dpo", batch_size=1, seq_len=256, _overrides={"vocab_size": 40000}),
         _case("llama", method="distill"),
         _case("llama", optimizer="sgd"),
         _case("llama", optimizer="adafactor"),

@@ -132,10 +132,24 @@ def test_qlora_weights_are_about_half_a_byte_per_quantized_param() -> None:
     (dict(device="H1000"), "device"),
     (dict(method="lora", target_modules=["nope"]), "target_modules"),
     (dict(method="qlora", bits=3), "bits"),
+    (dict(method="dpo", loss_kernel="cuda"), "loss_kernel"),
 ])
 def test_errors_name_the_argument_and_choices(kwargs: dict, name: str) -> None:
     with pytest.raises(ArgumentError, match=name):
         estimate("gpt2", **kwargs)
+
+
+def test_dpo_loss_kernel_follows_the_device() -> None:
+    # TRL folds the fused head's tiles with Triton on NVIDIA/AMD GPUs and with whole-tile torch ops elsewhere
+    knobs = dict(method="dpo", dpo_policy="lora", rank=8, batch_size=1, seq_len=2048)
+    plain, gpu, tpu = (estimate("llama-3-8b", device=d, **knobs) for d in (None, "H100", "TPU-v5e"))
+    forced = estimate("llama-3-8b", device="H100", loss_kernel="torch", **knobs)
+    tile = min(2 * (2048 - 1), 4096) * 32768  # chosen + rejected rows of 2047 predicted tokens
+    assert plain.phase_bytes["backward"] - gpu.phase_bytes["backward"] == 29 * tile
+    assert tpu.phase_bytes == plain.phase_bytes
+    assert forced.phase_bytes == plain.phase_bytes
+    lora = dict(method="lora", rank=8, batch_size=1, seq_len=2048)
+    assert estimate("llama-3-8b", **lora).peak_bytes == estimate("llama-3-8b", device="H100", **lora).peak_bytes
 
 
 def test_unknown_model_lists_catalog() -> None:

@@ -38,12 +38,14 @@ from tunesmith.estimate.model import Linear, ModelShape
 
 __all__ = [
     "ATTENTION",
+    "LOSS_KERNELS",
     "METHODS",
     "OPTIMIZERS",
     "PRECISIONS",
     "SHARDING",
     "MemoryBreakdown",
     "estimate",
+    "resolve_loss_kernel",
     "trainable_params",
 ]
 
@@ -65,6 +67,13 @@ _OPTIMIZER_ALIASES = {
 ADAMW_IMPLS: tuple[str, ...] = ("foreach", "forloop", "fused")
 ATTENTION: tuple[str, ...] = ("sdpa", "eager", "flash")
 SHARDING: tuple[str, ...] = ("none", "ddp", "zero2", "zero3", "fsdp")
+# How TRL's fused LM head (DPO) folds each [tokens, vocab] tile: a Triton kernel on CUDA/ROCm devices,
+# whole-tile torch ops elsewhere (CPU, TPU, Gaudi); ``auto`` picks from ``device``.
+LOSS_KERNELS: tuple[str, ...] = ("auto", "triton", "torch")
+# Bytes per tile element of the torch fallback's fp32 temporaries in TRL's ``_backward_tile`` (y, z, log p, p,
+# the gradient, the one-hot target mask and its float copy, the product): measured 29.0 on CPU for bf16 and fp32
+# tiles, batch 1..2100 tokens, LoRA and full policies (tests/estimate/test_accuracy.py).
+TORCH_TILE_TEMP_BYTES = 29.0
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
 _PEFT = ("lora", "dora", "qlora", "ia3", "prefix", "prompt", "adapter")
@@ -323,7 +332,7 @@ _PLAN_FIELDS = (
     "act_l_sdpa2", "act_l_eager2", "act_l_eager2_s", "act_l_sdpa4", "act_l_eager4", "act_l_eager4_s",
     "act_o_sdpa2", "act_o_eager2", "act_o_eager2_s", "act_o_sdpa4", "act_o_eager4", "act_o_eager4_s",
     "a8_fixed", "a8_d1", "a8_c1", "a8_d2", "a8_c2", "a8_d3", "a8_c3", "a8_d4", "a8_c4", "a8_d5", "a8_c5",
-    "a8_d6", "a8_c6", "act_l_sdpa2_s", "act_l_sdpa4_s",
+    "a8_d6", "a8_c6", "act_l_sdpa2_s", "act_l_sdpa4_s", "loss_tile_temp",
 )
 # method codes the Rust mirror switches on
 _METHOD_CODE = {m: i for i, m in enumerate(METHODS)}
@@ -384,6 +393,7 @@ class Plan:
     a8_c6: float = 0.0
     act_l_sdpa2_s: float = 0.0
     act_l_sdpa4_s: float = 0.0
+    loss_tile_temp: float = 0.0
 
     def as_list(self) -> list[float]:
         return [float(getattr(self, f)) for f in _PLAN_FIELDS]
@@ -405,8 +415,12 @@ def make_plan(
     reward: ModelShape | None = None,
     value: ModelShape | None = None,
     lora_dropout: float = 0.0,
+    loss_kernel: str = "torch",
 ) -> Plan:
-    """Reduce ``shape`` and the method to the numbers :func:`evaluate_plan` (and Rust) work on."""
+    """Reduce ``shape`` and the method to the numbers :func:`evaluate_plan` (and Rust) work on.
+
+    ``loss_kernel`` is ``triton`` or ``torch`` (resolve ``auto`` with :func:`resolve_loss_kernel` first).
+    """
     lora_like = method in ("lora", "dora", "qlora") or (method == "dpo" and dpo_policy == "lora")
     split_method = "lora" if (method == "dpo" and dpo_policy == "lora") else method
     fixed, per_rank, tensors, af_fixed, af_rank = _split_trainable(
@@ -518,6 +532,7 @@ def make_plan(
         float(shape.layer_params), n_targets, float(extra_act), float(num_virtual_tokens if method in (
             "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs[:12]], float(a8_fixed), *a8_pairs,
         float(coeffs[12]), float(coeffs[13]),
+        TORCH_TILE_TEMP_BYTES if (method == "dpo" and loss_kernel == "torch") else 0.0,
     )
 
 
@@ -651,10 +666,12 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         # TRL's DPOTrainer computes log-probs through a fused LM head: no b·s·V logits, but one
         # [min(N, 4096), 32768] projection tile in the activation dtype during forward and again during
         # backward, for the N = rows·(s−1) predicted tokens (trl/kernels/chunked_logprob.py).
-        tile = min(rows * (s - 1.0), 4096.0) * 32768.0 * adt
+        # Without Triton, each tile's fold runs as whole-tile torch ops whose fp32 temporaries peak in backward.
+        n_tile = min(rows * (s - 1.0), 4096.0)
+        tile = n_tile * 32768.0 * adt
         logits_held = 0.0
         logits_fwd = tile
-        logits_bwd = tile
+        logits_bwd = tile + p.loss_tile_temp * n_tile * min(p.vocab, 32768.0)
     inputs = 24.0 * rows * s
 
     resident = weights + opt_b + inputs + p.buffers
@@ -826,6 +843,23 @@ def normalize_args(
     )
 
 
+def resolve_loss_kernel(loss_kernel: str, device: Any) -> str:
+    """``triton`` or ``torch``: how TRL's fused LM head will fold its tiles for ``device``.
+
+    ``auto`` is ``triton`` on NVIDIA and AMD GPUs (Triton's targets; TRL uses it on ``cuda`` devices, which ROCm
+    builds of torch also are) and ``torch`` for CPUs, TPUs, Gaudi and for no device at all, where the whole-tile
+    torch fallback runs. Only DPO's estimate depends on it.
+    """
+    choice = _choice("loss_kernel", loss_kernel, LOSS_KERNELS)
+    if choice != "auto":
+        return choice
+    if device is None:
+        return "torch"
+    from tunesmith.estimate.hardware import get_device
+
+    return "triton" if get_device(device).vendor in ("nvidia", "amd") else "torch"
+
+
 def estimate(
     model: Any,
     *,
@@ -856,6 +890,7 @@ def estimate(
     reward: Any = None,
     value: Any = None,
     device: Any = None,
+    loss_kernel: str = "auto",
 ) -> MemoryBreakdown:
     """Estimate the memory of one training step, per device.
 
@@ -877,6 +912,9 @@ def estimate(
         dpo_policy: ``full`` (frozen reference copy) or ``lora`` (reference = adapters disabled).
         teacher, reference, reward, value: other models of distillation / DPO / RLHF (default: ``model``).
         device: a catalog device name or :class:`~tunesmith.estimate.hardware.Device`; adds its overhead.
+        loss_kernel: ``auto``, ``triton`` or ``torch``: how TRL's fused DPO log-prob head runs. The torch fallback
+            (CPU, TPU, Gaudi; ``auto`` without a device) holds about 29 bytes of fp32 temporaries per element
+            of its ``[min(N, 4096), min(V, 32768)]`` tile in backward; Triton (NVIDIA/AMD GPUs) holds none.
 
     Raises:
         ArgumentError: an argument outside its domain (the message names it and the valid choices).
@@ -923,13 +961,14 @@ def estimate(
         sharding_eff = sharding
     del lora_alpha, alpha  # scaling only: no memory effect
 
+    kernel = resolve_loss_kernel(loss_kernel, device)
     shape = resolve_model(model)
     others = {k: (resolve_model(v, k) if v is not None else None)
               for k, v in (("teacher", teacher), ("reference", reference), ("reward", reward), ("value", value))}
     plan = make_plan(
         shape, method, target_modules=target_modules, bits=bits, quant_type=quant_type, double_quant=double_quant,
         num_virtual_tokens=num_virtual_tokens, adapter_reduction=adapter_reduction, dpo_policy=dpo_policy,
-        lora_dropout=lora_dropout, **others,
+        lora_dropout=lora_dropout, loss_kernel=kernel, **others,
     )
     job = Job(
         batch_size=batch_size, seq_len=seq_len, rank=rank if uses_rank else 0,

@@ -30,6 +30,7 @@ from tunesmith.estimate.memory import (
     _OPTIMIZER_ALIASES,
     _PRECISION_ALIASES,
     make_plan,
+    resolve_loss_kernel,
     resolve_model,
 )
 
@@ -119,6 +120,7 @@ def sweep(
     adapter_reduction: int = 16,
     dpo_policy: str = "full",
     lora_dropout: float = 0.0,
+    loss_kernel: str = "auto",
     outputs: str | list[str] = "all",
     **columns: Any,
 ) -> Any:
@@ -130,6 +132,7 @@ def sweep(
         grid: ``{knob: values}`` for knobs of :data:`SWEEPABLE`; their cartesian product is swept.
         device: adds ``overhead_bytes``, ``total_bytes`` and a ``fits`` column against its memory.
         output: ``numpy`` (dict of arrays), ``pyarrow``, ``pandas`` or ``polars``.
+        loss_kernel: ``auto``/``triton``/``torch``, as in :func:`~tunesmith.estimate.memory.estimate` (DPO only).
         outputs: ``"all"``, ``"peak"`` (``peak_bytes`` and ``peak_phase``) or a list of output fields.
             Every row is fully estimated either way; fewer columns means less fresh memory to write,
             which is what bounds the row rate.
@@ -178,7 +181,8 @@ def sweep(
             raise ArgumentError(f"cannot broadcast {name} of length {len(c)} against length {n}")
     static = dict(target_modules=target_modules, bits=bits, quant_type=quant_type, double_quant=double_quant,
                   num_virtual_tokens=num_virtual_tokens, adapter_reduction=adapter_reduction,
-                  dpo_policy=dpo_policy, lora_dropout=lora_dropout)
+                  dpo_policy=dpo_policy, lora_dropout=lora_dropout,
+                  loss_kernel=resolve_loss_kernel(loss_kernel, device))
     parts = [_one_method(np, shape, m, cols, static, mask) for m in methods]
     result: dict[str, Any] = {}
     if len(methods) > 1:

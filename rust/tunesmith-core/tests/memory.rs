@@ -177,3 +177,18 @@ fn sweep_rate() {
         println!("{name}: {} rows in {dt:.3} s = {:.1} M/s", out[12].len(), n as f64 / dt / 1e6);
     }
 }
+
+#[test]
+fn dpo_torch_fallback_adds_its_tile_temporaries_to_backward_only() {
+    let triton = Plan { method_code: 8.0, ..plan(false) };
+    let torch = Plan { loss_tile_temp: 29.0, ..triton };
+    for (b, s) in [(1u32, 64u32), (1, 512), (4, 2048)] {
+        let j = Job { batch_size: b, seq_len: s, ..Job::default() };
+        let (a, c) = (evaluate(&triton, &j), evaluate(&torch, &j));
+        // rows = 2·b (chosen + rejected); the tile is capped at 4096 tokens × 32768 vocabulary entries
+        let n_tile = (2.0 * f64::from(b) * (f64::from(s) - 1.0)).min(4096.0);
+        assert!((c.backward - a.backward - 29.0 * n_tile * 32768.0).abs() < 1.0);
+        assert_eq!(c.forward.to_bits(), a.forward.to_bits());
+        assert_eq!(c.optimizer_step.to_bits(), a.optimizer_step.to_bits());
+    }
+}

@@ -57,10 +57,13 @@ pub struct Plan {
     /// Per layer, token and sequence position under SDPA's math path (attention dropout on CPU).
     pub act_l_sdpa2_s: f64,
     pub act_l_sdpa4_s: f64,
+    /// DPO: bytes per element of the fused LM head's tile held as fp32 temporaries in backward
+    /// (29 with TRL's torch fallback, 0 with its Triton kernel).
+    pub loss_tile_temp: f64,
 }
 
 /// Number of fields of [`Plan`].
-pub const PLAN_LEN: usize = 51;
+pub const PLAN_LEN: usize = 52;
 
 impl Plan {
     /// From the field values in declaration order.
@@ -122,6 +125,7 @@ impl Plan {
             ],
             act_l_sdpa2_s: v[49],
             act_l_sdpa4_s: v[50],
+            loss_tile_temp: v[51],
         })
     }
 }
@@ -346,10 +350,12 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     }
     if m == 8.0 {
         // DPO: TRL's fused LM head makes no b·s·V logits, only one [min(N, 4096), 32768] tile per pass
-        let tile = (rows * (s - 1.0)).min(4096.0) * 32768.0 * adt;
+        // (without Triton, whole-tile torch ops whose fp32 temporaries peak in backward)
+        let n_tile = (rows * (s - 1.0)).min(4096.0);
+        let tile = n_tile * 32768.0 * adt;
         logits_held = 0.0;
         logits_fwd = tile;
-        logits_bwd = tile;
+        logits_bwd = tile + p.loss_tile_temp * n_tile * p.vocab.min(32768.0);
     }
     let inputs = 24.0 * rows * s;
 
