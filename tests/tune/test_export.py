@@ -28,7 +28,7 @@ def quiet(_: str) -> None:
 
 def variant(
     tiny_dir: pathlib.Path, dest: pathlib.Path, seed: int = 1, save: dict | None = None, bf16: bool = False,
-    **overrides,
+    qk_scale: float = 1.0, **overrides,
 ) -> pathlib.Path:
     """A random-init Llama with the tiny model's tokenizer and some config fields changed."""
     import torch
@@ -44,6 +44,8 @@ def variant(
         for name, param in model.named_parameters():
             if name.endswith("norm.weight"):
                 param.uniform_(0.5, 1.5)
+            elif name.endswith(("q_proj.weight", "k_proj.weight")):
+                param.mul_(qk_scale)
     if bf16:
         model = model.to(torch.bfloat16)
     model.save_pretrained(dest, **(save or {}))
@@ -66,8 +68,12 @@ def fields(path: pathlib.Path) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def gqa(tiny, tmp_path_factory) -> pathlib.Path:
-    """4 query heads sharing 2 key/value heads: K is permuted with its own head count."""
-    return variant(tiny["model"], tmp_path_factory.mktemp("gqa"), num_key_value_heads=2)
+    """4 query heads sharing 2 key/value heads: K is permuted with its own head count.
+
+    Q/K are scaled up so attention is sharp: with the 0.02 init it is near uniform and a wrong RoPE layout changes
+    llama.cpp's logits by only ~1 %, while here it changes them by ~90 % of their range.
+    """
+    return variant(tiny["model"], tmp_path_factory.mktemp("gqa"), num_key_value_heads=2, qk_scale=10.0)
 
 
 @pytest.fixture(scope="module")
@@ -376,8 +382,9 @@ def test_llama_cpp_logits_match_transformers(exported, gqa, tokenizer, outtype):
     print(f"\n{outtype}: {len(ids)} positions x {got.shape[1]} logits; max |logit diff| {diff.max():.3g}, "
           f"mean {diff.mean():.3g} (max |logit| {scale:.3g}); "
           f"argmax agreement {(got.argmax(-1) == reference.argmax(-1)).mean():.3f}")
-    # f16 weights (and ggml's f16 activations) round at 2^-11; q8_0 quantizes weights and activations to 8 bits
-    limit = 0.01 if outtype == "f16" else 0.05
+    # f16 weights (and ggml's f16 activations) round at 2^-11; q8_0 quantizes weights and activations to 8 bits.
+    # Measured: f16 0.15 %, q8_0 3.2 % of max |logit|; exporting without the Q/K permutation gives ~90 %.
+    limit = 0.01 if outtype == "f16" else 0.08
     assert diff.max() <= limit * scale
 
 
