@@ -71,7 +71,7 @@ def gqa(tiny, tmp_path_factory) -> pathlib.Path:
     """4 query heads sharing 2 key/value heads: K is permuted with its own head count.
 
     Q/K are scaled up so attention is sharp: with the 0.02 init it is near uniform and a wrong RoPE layout changes
-    llama.cpp's logits by only ~1 %, while here it changes them by ~90 % of their range.
+    llama.cpp's logits by ~1 % of their range, here by about all of it (0.64 against a max |logit| of 0.65).
     """
     return variant(tiny["model"], tmp_path_factory.mktemp("gqa"), num_key_value_heads=2, qk_scale=10.0)
 
@@ -355,35 +355,46 @@ def test_model_merger_export_to_gguf(tiny, tmp_path):
 # ----------------------------------------------------------------------------------------------- llama.cpp
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("outtype", ["f16", "q8_0"])
-def test_llama_cpp_logits_match_transformers(exported, gqa, tokenizer, outtype):
-    llama_cpp = pytest.importorskip("llama_cpp")
+PROMPT = "<|im_start|>user\nGive the opposite of: hot<|im_end|>\n<|im_start|>assistant\nThe opposite of hot is"
+
+
+def transformers_logits(model_dir: pathlib.Path, ids: list[int]) -> np.ndarray:
     import torch
     from transformers import AutoModelForCausalLM
 
-    text = "<|im_start|>user\nGive the opposite of: hot<|im_end|>\n<|im_start|>assistant\nThe opposite of hot is"
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    model = AutoModelForCausalLM.from_pretrained(gqa, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     with torch.no_grad():
-        reference = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+        return model(input_ids=torch.tensor([ids])).logits[0].numpy()
 
-    llm = llama_cpp.Llama(model_path=str(exported[outtype]), n_ctx=128, n_threads=1, n_batch=128, logits_all=True,
-                          verbose=False)
+
+def llama_cpp_logits(path: pathlib.Path, ids: list[int]) -> tuple[np.ndarray, list[int]]:
+    """llama.cpp's logits at every position of ``ids``, and its own tokenization of :data:`PROMPT`."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=128, n_threads=1, n_batch=128, logits_all=True, verbose=False)
     try:
-        # the GGUF vocabulary tokenizes the prompt exactly as the Hugging Face tokenizer does
-        assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+        tokens = llm.tokenize(PROMPT.encode(), add_bos=False, special=True)
         llm.eval(ids)
-        got = np.asarray(llm.scores[: len(ids)], dtype=np.float32)
+        return np.asarray(llm.scores[: len(ids)], dtype=np.float32), tokens
     finally:
         llm.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outtype", ["f16", "q8_0"])
+def test_llama_cpp_logits_match_transformers(exported, gqa, tokenizer, outtype):
+    pytest.importorskip("llama_cpp")
+    ids = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    reference = transformers_logits(gqa, ids)
+    got, tokens = llama_cpp_logits(exported[outtype], ids)
+    # the GGUF vocabulary tokenizes the prompt exactly as the Hugging Face tokenizer does
+    assert tokens == ids
     diff = np.abs(got - reference)
     scale = np.abs(reference).max()
     print(f"\n{outtype}: {len(ids)} positions x {got.shape[1]} logits; max |logit diff| {diff.max():.3g}, "
           f"mean {diff.mean():.3g} (max |logit| {scale:.3g}); "
           f"argmax agreement {(got.argmax(-1) == reference.argmax(-1)).mean():.3f}")
     # f16 weights (and ggml's f16 activations) round at 2^-11; q8_0 quantizes weights and activations to 8 bits.
-    # Measured: f16 0.15 %, q8_0 3.2 % of max |logit|; exporting without the Q/K permutation gives ~90 %.
+    # Measured: f16 0.15 %, q8_0 3.2 % of max |logit|; exporting without the Q/K permutation gives ~98 %.
     limit = 0.01 if outtype == "f16" else 0.08
     assert diff.max() <= limit * scale
 
@@ -394,3 +405,15 @@ def test_docstring_examples():
     result = doctest.testmod(export_mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
     assert result.attempted >= 5
+
+
+@pytest.mark.slow
+def test_llama_cpp_check_catches_a_missing_permutation(gqa, tokenizer, tmp_path, monkeypatch):
+    """The comparison above is sensitive: the same export without the Q/K permutation is far off."""
+    pytest.importorskip("llama_cpp")
+    monkeypatch.setattr(export_mod, "permute_qk", lambda weight, n_head: weight)
+    path = export_gguf(gqa, tmp_path / "unpermuted.gguf", outtype="f32", log=quiet).path
+    ids = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    reference = transformers_logits(gqa, ids)
+    got, _ = llama_cpp_logits(path, ids)
+    assert np.abs(got - reference).max() > 0.3 * np.abs(reference).max()
