@@ -29,6 +29,7 @@ checkpoints from rank 0 as well.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import pathlib
@@ -283,7 +284,8 @@ def preflight(
     if config.qlora is not None:
         q = config.qlora
         kwargs.update(bits=q.bits, quant_type=q.quant_type, double_quant=q.double_quant,
-                      precision=_PREFLIGHT_PRECISION.get({"bfloat16": "bf16", "float16": "fp16"}.get(q.compute_dtype, "fp32")))
+                      # the 4/8-bit base has no fp32 master copy: the compute dtype is the precision
+                      precision={"bfloat16": "bf16", "float16": "fp16"}.get(q.compute_dtype, "fp32"))
     if config.prefix_tuning is not None or config.prompt_tuning is not None:
         kwargs["num_virtual_tokens"] = (config.prefix_tuning or config.prompt_tuning).num_virtual_tokens
     source = _model_source(config)
@@ -430,15 +432,37 @@ def _record_text(record: Any, fmt: str) -> str:
     return content if isinstance(content, str) else "\n".join(m["content"] for m in content)
 
 
+def _redact_record(record: Any, redact: Callable[[str], str]) -> Any:
+    """A copy of ``record`` with every string it holds redacted (keys and structure unchanged)."""
+    if isinstance(record, str):
+        return redact(record)
+    if isinstance(record, dict):
+        return {k: _redact_record(v, redact) for k, v in record.items()}
+    if isinstance(record, list):
+        return [_redact_record(v, redact) for v in record]
+    return record
+
+
 def _apply_clean(config: TrainConfig, records: list[Any], log: Callable[[str], None]) -> list[Any]:
-    """Run tunesmith.clean over the records' text (prompt and response joined); keep what it keeps."""
+    """Run tunesmith.clean over the records' text (prompt and response joined); keep what it keeps.
+
+    With PII ``action: redact`` (the default) the kept records' strings are redacted field by field, with the
+    same mode, salt and kinds, so what is trained on is what the clean step would have written.
+    """
     try:
-        from tunesmith.clean import clean_texts
+        from tunesmith.clean import CleanConfig, clean_texts, redact_pii
     except ImportError as exc:
         raise UnsupportedError(f"data.clean needs tunesmith.clean, which is not available here ({exc})") from exc
+    clean_config = CleanConfig(**dict(config.data.clean or {}))
     texts = [_record_text(r, config.data.format) for r in records]
-    result = clean_texts(texts, dict(config.data.clean or {}))
+    result = clean_texts(texts, clean_config)
     kept = [r for r, keep in zip(records, result.keep, strict=True) if keep]
+    pii = clean_config.pii
+    if pii.enabled and pii.action == "redact":
+        def redact(text: str) -> str:
+            return redact_pii(text, pii.mode, pii.salt or None, pii.kinds)
+
+        kept = [dataclasses.replace(r, data=_redact_record(r.data, redact)) for r in kept]
     reasons: dict[str, int] = {}
     for reason in result.reasons:
         if reason:
