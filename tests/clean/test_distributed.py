@@ -6,6 +6,7 @@ with worker nodes is in the slow test at the end.
 
 from __future__ import annotations
 
+import gzip
 import json
 import pathlib
 import shutil
@@ -68,7 +69,7 @@ def _edge_cases() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, object_store_memory=300 * 2**20, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, object_store_memory=300 * 2**20, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     yield
     ray.shutdown()
@@ -81,9 +82,10 @@ def corpus_files(tmp_path_factory) -> list[pathlib.Path]:
     extra = _edge_cases()
     first = lines[:150] + extra[:6]
     second = extra[6:] + lines[150:] + [lines[3], lines[200]]  # duplicates across files
-    paths = [d / "a.jsonl", d / "b.jsonl"]
+    paths = [d / "a.jsonl", d / "b.jsonl", d / "c.jsonl.gz"]
     paths[0].write_bytes(b"\n".join(first) + b"\n")
     paths[1].write_bytes(b"\n".join(second))  # no final newline
+    paths[2].write_bytes(gzip.compress(b"\n".join([lines[5], extra[0], lines[7], b"{"]) + b"\n"))  # read whole
     return paths
 
 
@@ -142,6 +144,14 @@ def test_chained_near_duplicates_follow_keep_first(ray_local, tmp_path):
     removed = [json.loads(line) for line in _concat(tmp_path / "removed").splitlines()]
     assert [(r["line"], r["duplicate_of"]["line"]) for r in removed] == [(2, 1)]
     assert _concat(tmp_path / "out") == (tmp_path / "local.jsonl").read_bytes()
+
+
+def test_empty_inputs_give_empty_shards_like_local(ray_local, tmp_path):
+    src = tmp_path / "empty.jsonl"
+    src.write_bytes(b"")
+    local, result = _both([src], tmp_path, {})
+    assert (result.report.read, result.report.kept) == (local.read, local.kept) == (0, 0)
+    assert _concat(tmp_path / "out") == (tmp_path / "local.jsonl").read_bytes() == b""
 
 
 def test_strict_stops_at_the_first_malformed_line_like_local(ray_local, corpus_files, tmp_path):
@@ -303,13 +313,7 @@ def test_cluster_of_head_and_two_workers_matches_local(corpus_files, tmp_path, m
         assert _concat(tmp_path / "out") == (tmp_path / "local.jsonl").read_bytes()
         assert _concat(tmp_path / "removed") == (tmp_path / "local.removed.jsonl").read_bytes()
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs, port)
 
 
 def _wait_for(address: str, timeout: float = 120.0) -> None:
@@ -323,3 +327,17 @@ def _wait_for(address: str, timeout: float = 120.0) -> None:
                 return
         time.sleep(0.5)
     raise TimeoutError(f"Ray head at {address} did not come up in {timeout:.0f} s")
+
+
+def _stop(procs: list[subprocess.Popen], port: int) -> None:
+    """Stop the nodes this test started (by pid) and forget the cluster address `ray start` recorded."""
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    current = pathlib.Path("/tmp/ray/ray_current_cluster")
+    if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+        current.unlink()

@@ -705,7 +705,7 @@ def run_ray(
         report: write ``report.json`` here.
         address: the cluster to join (``"auto"``, ``"ray://host:10001"``, ``"127.0.0.1:6379"``); ``None`` joins
             the cluster this process is already connected to, or starts a local one.
-        num_cpus: CPUs of a local cluster started here (ignored with ``address``).
+        num_cpus: CPUs of a new local Ray instance started here (only when no cluster is running).
         chunk_bytes: size of the input byte ranges; one task and one output shard each.
         partitions: shuffle partitions (default: the cluster's CPU count, at least 2).
 
@@ -742,7 +742,9 @@ def run_ray(
     started_here = False
     if not ray.is_initialized():
         if address is None:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            # Like ray.init(): RAY_ADDRESS or a `ray start` cluster on this machine if there is one, else a new one.
+            extra = {} if num_cpus is None else {"num_cpus": num_cpus}
+            ray.init(include_dashboard=False, log_to_driver=False, **extra)
         else:
             ray.init(address=address, log_to_driver=False)
         started_here = True
