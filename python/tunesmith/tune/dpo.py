@@ -66,10 +66,14 @@ def run_dpo(
     from trl import DPOConfig, DPOTrainer
 
     from tunesmith.errors import ConfigError
+    from tunesmith.tune.distributed import detect_layout, world_info
     from tunesmith.tune.methods import apply_method, load_base_model, trainable_parameters
     from tunesmith.tune.trainer import TuneResult, _callbacks, _plot, recommend_lr, shared_training_arguments
 
     datasets.disable_progress_bars()
+    # under torchrun / accelerate launch every rank trains; only rank 0 writes files
+    world = world_info()
+    layout = detect_layout(world=world)
     out = pathlib.Path(config.output_dir)
     tr = config.training
     train_rows = load_preference_records(config.data.train_path, limit=config.data.max_examples)
@@ -131,8 +135,12 @@ def run_dpo(
         f"margin {after.get('eval_rewards/margins', 0):.4f}")
 
     save_dir = out / ("adapter" if config.lora_config is not None else "model")
-    trainer.model.save_pretrained(save_dir)
-    tokenizer.save_pretrained(save_dir)
+    if layout.engine in ("fsdp", "deepspeed"):
+        trainer.save_model(str(save_dir))  # a collective: the engine gathers the weights, rank 0 writes
+    elif world.is_main:
+        trainer.model.save_pretrained(save_dir)
+    if world.is_main:
+        tokenizer.save_pretrained(save_dir)
     history = trainer.state.log_history
     eval_time = sum(h.get("eval_runtime", 0.0) for h in history)
     if device == "cuda":
@@ -166,9 +174,10 @@ def run_dpo(
         "peak_memory_kind": kind,
         "saved": str(save_dir),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    run_info = {"base_model": config.model.path, "method": metrics["method"], "qlora": None,
-                "config": config.to_dict(), "notes": config.notes}
-    (out / "tunesmith_run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-    _plot(history, out / "loss.png", f"DPO ({config.method}): {pathlib.Path(config.model.path).name}")
+    if world.is_main:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        run_info = {"base_model": config.model.path, "method": metrics["method"], "qlora": None,
+                    "config": config.to_dict(), "notes": config.notes}
+        (out / "tunesmith_run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+        _plot(history, out / "loss.png", f"DPO ({config.method}): {pathlib.Path(config.model.path).name}")
     return TuneResult(out, metrics)
