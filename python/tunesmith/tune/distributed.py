@@ -44,9 +44,9 @@ dpo            yes [4]   yes [4]   yes [4]                   yes [4]
     with the bf16 adapter weights, and a model loaded without a per-rank
     ``device_map``; tunesmith's loader places each rank's quantized copy on its own
     GPU (the DDP layout), so these launches are refused with that explanation.
-[4] ``tunesmith.tune.dpo`` runs TRL's DPOTrainer on the same Trainer machinery (its log.csv is
-    rank-0 only); it was not run under a launcher here, and the files ``dpo.py`` itself writes
-    (metrics.json, the saved model) are written by every rank.
+[4] ``tunesmith.tune.dpo`` runs TRL's DPOTrainer on the same Trainer machinery, with the same
+    rank-0 guards on every file it writes (model, metrics.json, run file, plot, log.csv); it was
+    not run under a launcher here.
 
 What was run: DDP on CPU (gloo) with ``torchrun --nproc_per_node 2`` and with
 ``accelerate launch --config_file configs/accelerate/ddp.yaml`` (tests/tune/test_distributed_train.py).
