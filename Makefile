@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 $(VENV)/.deps-stamp: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra dev --extra train --extra qlora
+	$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra dev --extra train --extra qlora --extra dist
 	touch $@
 
 deps: $(VENV)/.deps-stamp
