@@ -417,3 +417,27 @@ def test_llama_cpp_check_catches_a_missing_permutation(gqa, tokenizer, tmp_path,
     reference = transformers_logits(gqa, ids)
     got, _ = llama_cpp_logits(path, ids)
     assert np.abs(got - reference).max() > 0.3 * np.abs(reference).max()
+
+
+@pytest.mark.slow
+def test_llama_cpp_with_attention_and_mlp_biases(tiny, tokenizer, tmp_path):
+    """Q/K biases are permuted like their weights; llama.cpp's llama graph adds all seven biases."""
+    import torch
+
+    pytest.importorskip("llama_cpp")
+    src = variant(tiny["model"], tmp_path / "bias", seed=3, qk_scale=10.0, attention_bias=True, mlp_bias=True,
+                  num_key_value_heads=2)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(src / "model.safetensors")
+    generator = torch.Generator().manual_seed(0)
+    for name in [n for n in weights if n.endswith(".bias")]:  # init leaves biases at zero: make them count
+        weights[name] = torch.randn(weights[name].shape, generator=generator) * 0.5
+    save_file(weights, src / "model.safetensors", metadata={"format": "pt"})
+    result = export_gguf(src, tmp_path / "bias.gguf", outtype="f32", log=quiet)
+    assert result.tensor_types["blk.0.attn_k.bias"] == "F32"
+    assert result.tensor_types["blk.1.ffn_down.bias"] == "F32"
+    ids = tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    reference = transformers_logits(src, ids)
+    got, _ = llama_cpp_logits(result.path, ids)
+    assert np.abs(got - reference).max() <= 1e-3 * np.abs(reference).max()
