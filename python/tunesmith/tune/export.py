@@ -458,8 +458,10 @@ def export_gguf(
     name: str | None = None,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
-    """Write the Llama-family model in ``model_dir`` (``config.json`` + ``*.safetensors`` + ``tokenizer.json``,
-    as ``save_pretrained`` and :func:`tunesmith.tune.merge.merge` leave it) to one GGUF file for llama.cpp.
+    """Write a llama-family model directory as one GGUF file for llama.cpp.
+
+    ``model_dir`` holds ``config.json``, ``*.safetensors`` (F32/F16/BF16, sharded or not) and ``tokenizer.json``,
+    as ``save_pretrained`` and :func:`tunesmith.tune.merge.merge` leave them.
 
     Args:
         model_dir: the model directory.
