@@ -13,7 +13,9 @@ from typing import Any
 
 from tunesmith.tune.config import TrainConfig, load_config
 
-__all__ = ["RLHFTrainer", "TrainConfig", "load_config", "merge", "preflight", "recommend_lr", "train"]
+__all__ = [
+    "RLHFTrainer", "TrainConfig", "export_gguf", "load_config", "merge", "preflight", "recommend_lr", "train",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from tunesmith.tune.rlhf import RLHFTrainer
 
         return RLHFTrainer
+    if name == "export_gguf":  # numpy + gguf only: no torch
+        from tunesmith.tune.export import export_gguf
+
+        return export_gguf
     raise AttributeError(f"module 'tunesmith.tune' has no attribute {name!r}")
