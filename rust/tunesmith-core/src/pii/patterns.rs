@@ -47,13 +47,23 @@ static URL_CREDS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?-u)[A-Za-z][A-Za-z0-9+.-]{1,15}://([^\s:/@]{1,128}:[^\s/@]{1,128})@[A-Za-z0-9.-]+")
 });
 
+/// The literal prefixes of the token patterns, each with the index (in
+/// [`secrets`]'s table) of the pattern it starts.
+const TOKEN_PREFIX_TABLE: [(&str, usize); 26] = [
+    ("AKIA", 0), ("ASIA", 0), ("ABIA", 0), ("ACCA", 0), ("AGPA", 0), ("AIDA", 0), ("AROA", 0), ("ANPA", 0),
+    ("ANVA", 0), ("AIPA", 0), ("ghp_", 1), ("gho_", 1), ("ghu_", 1), ("ghs_", 1), ("ghr_", 1), ("github_pat_", 1),
+    ("glpat-", 2), ("gldt-", 2), ("glrt-", 2), ("glptt-", 2), ("glcbt-", 2), ("gloas-", 2), ("xox", 3),
+    ("hooks.slack", 3), ("eyJ", 4), ("PRIVATE KEY", 5),
+];
+
 static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
     // Leftmost-first lets the automaton use its packed SIMD (Teddy) prefilter.
-    AhoCorasickBuilder::new().match_kind(MatchKind::LeftmostFirst).build([
-        "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "ghp_", "gho_", "ghu_", "ghs_",
-        "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "xox", "hooks.slack", "eyJ",
-        "PRIVATE KEY",
-    ])
+    // No prefix of one pattern overlaps a prefix of another pattern's (a
+    // suffix of one is never the start of another), so non-overlapping
+    // matches still report every pattern that occurs.
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(TOKEN_PREFIX_TABLE.map(|(p, _)| p))
         .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
 });
 
@@ -139,15 +149,38 @@ fn push(out: &mut Vec<Candidate>, kind: PiiKind, start: usize, end: usize) {
     out.push(Candidate { kind, start, end });
 }
 
-fn phones(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
-    each_match(t, windows, &PHONE_NANP, |s, e| {
+/// A range of text around digit clusters (see [`digit_and_iban_windows`]),
+/// with what the numeric patterns need to find there: a pattern runs only in
+/// the windows that can hold one of its matches.
+#[derive(Debug, Clone, Copy)]
+struct NumWindow {
+    start: usize,
+    end: usize,
+    /// Digits of the largest cluster. A match's digits never span clusters
+    /// (its separators are cluster separators), so a pattern needing `n`
+    /// digits skips windows whose largest cluster has fewer.
+    max_cluster: usize,
+    has_dash: bool,
+    has_dot: bool,
+    has_plus: bool,
+}
+
+fn select(windows: &[NumWindow], keep: impl Fn(&NumWindow) -> bool) -> Vec<(usize, usize)> {
+    windows.iter().filter(|w| keep(w)).map(|w| (w.start, w.end)).collect()
+}
+
+fn phones(t: &[u8], windows: &[NumWindow], out: &mut Vec<Candidate>) {
+    // NANP numbers have 10 digits and trunk-prefixed ones 10 or 11, in one
+    // cluster; international ones start with `+`.
+    let ten = select(windows, |w| w.max_cluster >= 10);
+    each_match(t, &ten, &PHONE_NANP, |s, e| {
         let m = &t[s..e];
         let bare = m.iter().all(u8::is_ascii_digit);
         if left_ok(t, s) && right_ok(t, e, false) && !NOT_PHONES.contains(&m) && (!bare || phone_context(t, s)) {
             push(out, PiiKind::Phone, s, e);
         }
     });
-    each_match(t, windows, &PHONE_INTL, |s, mut e| {
+    each_match(t, &select(windows, |w| w.has_plus), &PHONE_INTL, |s, mut e| {
         while e > s && matches!(t[e - 1], b'(' | b' ' | b'-' | b'.') {
             e -= 1;
         }
@@ -159,7 +192,7 @@ fn phones(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
             push(out, PiiKind::Phone, s, e);
         }
     });
-    each_match(t, windows, &PHONE_TRUNK, |s, e| {
+    each_match(t, &ten, &PHONE_TRUNK, |s, e| {
         let m = &t[s..e];
         let bare = m.iter().all(u8::is_ascii_digit);
         if (10..=11).contains(&digits(m)) && left_ok(t, s) && right_ok(t, e, false) && (!bare || phone_context(t, s)) {
@@ -168,8 +201,8 @@ fn phones(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ssns(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
-    each_match(t, windows, &SSN, |s, e| {
+fn ssns(t: &[u8], windows: &[NumWindow], out: &mut Vec<Candidate>) {
+    each_match(t, &select(windows, |w| w.max_cluster >= 9 && w.has_dash), &SSN, |s, e| {
         let m = &t[s..e];
         let field = |a: usize, b: usize| std::str::from_utf8(&m[a..b]).unwrap_or("0");
         if left_ok(t, s) && right_ok(t, e, false) && ssn_ok(field(0, 3), field(4, 6), field(7, 11)) {
@@ -178,8 +211,9 @@ fn ssns(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
-fn cards(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
-    each_match(t, windows, &CARD, |s, e| {
+fn cards(t: &[u8], windows: &[NumWindow], out: &mut Vec<Candidate>) {
+    // `card_ok` accepts 13 to 19 digits.
+    each_match(t, &select(windows, |w| w.max_cluster >= 13), &CARD, |s, e| {
         if !left_ok(t, s) {
             return;
         }
@@ -200,8 +234,8 @@ fn cards(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ipv4s(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
-    each_match(t, windows, &IPV4, |s, e| {
+fn ipv4s(t: &[u8], windows: &[NumWindow], out: &mut Vec<Candidate>) {
+    each_match(t, &select(windows, |w| w.has_dot), &IPV4, |s, e| {
         // Four single-digit parts (`1.2.3.4`, `5.5.3.2`) are section and
         // version numbers far more often than hosts.
         let dotted_digits = e - s == 7;
@@ -211,8 +245,8 @@ fn ipv4s(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ibans(t: &[u8], out: &mut Vec<Candidate>) {
-    each_match(t, &iban_windows(t), &IBAN, |s, e| {
+fn ibans(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
+    each_match(t, windows, &IBAN, |s, e| {
         if !left_ok(t, s) {
             return;
         }
@@ -359,13 +393,16 @@ fn assignments(t: &[u8], out: &mut Vec<Candidate>) {
         if key_start == key_end {
             continue;
         }
-        let mut key: Vec<u8> = t[key_start..key_end].to_ascii_lowercase();
-        let names_secret = |key: &[u8]| SECRET_KEYS.iter().any(|w| key.ends_with(w));
-        if !names_secret(&key) {
-            if key.last() == Some(&b's') {
-                key.pop();
+        // Compared in place, case-insensitively: no lowercased copy per `=`/`:`.
+        let names_secret = |key: &[u8]| {
+            SECRET_KEYS.iter().any(|w| key.len() >= w.len() && key[key.len() - w.len()..].eq_ignore_ascii_case(w))
+        };
+        let mut key: &[u8] = &t[key_start..key_end];
+        if !names_secret(key) {
+            if key.last().is_some_and(|b| b.eq_ignore_ascii_case(&b's')) {
+                key = &key[..key.len() - 1];
             }
-            if !names_secret(&key) {
+            if !names_secret(key) {
                 continue;
             }
         }
@@ -376,8 +413,7 @@ fn assignments(t: &[u8], out: &mut Vec<Candidate>) {
         if v < t.len() && matches!(t[v], b'"' | b'\'') {
             v += 1;
         }
-        let squashed: Vec<u8> = key.iter().copied().filter(|&b| b != b'_').collect();
-        if squashed.ends_with(b"awssecretaccesskey") || squashed.ends_with(b"awssecretkey") {
+        if squashed_ends_with(key, b"awssecretaccesskey") || squashed_ends_with(key, b"awssecretkey") {
             let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
             if t.len() >= v + 40 && t[v..v + 40].iter().all(base64) && !t.get(v + 40).is_some_and(base64) && right_ok(t, v + 40, true) {
                 push(out, PiiKind::AwsSecretKey, v, v + 40);
@@ -404,6 +440,12 @@ fn assignments(t: &[u8], out: &mut Vec<Candidate>) {
     }
 }
 
+/// `key` with its `_` removed ends with `suffix` (lowercase), ignoring ASCII case.
+fn squashed_ends_with(key: &[u8], suffix: &[u8]) -> bool {
+    let mut rest = key.iter().rev().filter(|&&b| b != b'_');
+    suffix.iter().rev().all(|&s| rest.next().is_some_and(|b| b.to_ascii_lowercase() == s))
+}
+
 /// Values of `key = value` assignments that are code, not secrets.
 fn plausible_secret(v: &[u8]) -> bool {
     const PLACEHOLDERS: &[&[u8]] = &[b"none", b"null", b"true", b"false", b"undefined", b"changeme", b"required", b"optional", b"string", b"example"];
@@ -428,27 +470,38 @@ fn plausible_secret(v: &[u8]) -> bool {
     (!identifier || has_digit) && has_alpha
 }
 
-fn secrets(text: &str, out: &mut Vec<Candidate>) {
+fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
-    if TOKEN_PREFIXES.is_match(t) {
-        let simple: [(&Regex, PiiKind); 6] = [
-            (&AWS_ACCESS, PiiKind::AwsAccessKey),
-            (&GITHUB, PiiKind::GithubToken),
-            (&GITLAB, PiiKind::GitlabToken),
-            (&SLACK, PiiKind::SlackToken),
-            (&JWT, PiiKind::Jwt),
-            (&PRIVATE_KEY, PiiKind::PrivateKey),
-        ];
-        for (pattern, kind) in simple {
-            for m in pattern.find_iter(t) {
-                let whole_block = kind == PiiKind::PrivateKey;
-                if whole_block || (left_ok(t, m.start()) && right_ok(t, m.end(), true)) {
-                    push(out, kind, m.start(), m.end());
-                }
+    let simple: [(&Regex, PiiKind); 6] = [
+        (&AWS_ACCESS, PiiKind::AwsAccessKey),
+        (&GITHUB, PiiKind::GithubToken),
+        (&GITLAB, PiiKind::GitlabToken),
+        (&SLACK, PiiKind::SlackToken),
+        (&JWT, PiiKind::Jwt),
+        (&PRIVATE_KEY, PiiKind::PrivateKey),
+    ];
+    // One pass of the prefix automaton says which patterns can match at all;
+    // only those then scan the text (each with its own literal prefilter).
+    let all = (1u32 << simple.len()) - 1;
+    let mut wanted = 0u32;
+    for m in TOKEN_PREFIXES.find_iter(t) {
+        wanted |= 1 << TOKEN_PREFIX_TABLE[m.pattern().as_usize()].1;
+        if wanted == all {
+            break;
+        }
+    }
+    for (i, (pattern, kind)) in simple.into_iter().enumerate() {
+        if wanted & (1 << i) == 0 {
+            continue;
+        }
+        for m in pattern.find_iter(t) {
+            let whole_block = kind == PiiKind::PrivateKey;
+            if whole_block || (left_ok(t, m.start()) && right_ok(t, m.end(), true)) {
+                push(out, kind, m.start(), m.end());
             }
         }
     }
-    if memmem::find(t, b"://").is_some() {
+    if has_at && may_hold_url_credentials(t) {
         for c in URL_CREDS.captures_iter(t) {
             if let Some(g) = c.get(1) {
                 push(out, PiiKind::UrlCredentials, g.start(), g.end());
@@ -458,17 +511,28 @@ fn secrets(text: &str, out: &mut Vec<Candidate>) {
     assignments(t, out);
 }
 
+/// Some `://` is followed, within 258 bytes and before any whitespace or `/`,
+/// by an `@`: every match of [`URL_CREDS`] has one, so the pattern (run with
+/// captures, the regex crate's slowest mode) is skipped for all other texts.
+fn may_hold_url_credentials(t: &[u8]) -> bool {
+    memmem::find_iter(t, b"://").any(|p| {
+        let after = &t[p + 3..(p + 3 + 258).min(t.len())];
+        after.iter().take_while(|b| !b.is_ascii_whitespace() && **b != b'/').any(|&b| b == b'@')
+    })
+}
+
 /// Append every validated candidate of `text` to `out` (overlaps included).
 pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
-    if memchr::memchr(b'@', t).is_some() {
+    let has_at = memchr::memchr(b'@', t).is_some();
+    if has_at {
         emails(text, out);
     }
-    secrets(text, out);
+    secrets(text, has_at, out);
     if memchr::memchr(b':', t).is_some() {
         ipv6s(text, out);
     }
-    let windows = digit_windows(t);
+    let (windows, iban_windows) = digit_and_iban_windows(t);
     if windows.is_empty() {
         return;
     }
@@ -476,7 +540,7 @@ pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
     ssns(t, &windows, out);
     cards(t, &windows, out);
     ipv4s(t, &windows, out);
-    ibans(t, out);
+    ibans(t, &iban_windows, out);
 }
 
 /// Fewest digits of any number the numeric detectors accept (`10.0.0.1`).
@@ -485,25 +549,95 @@ const MIN_DIGITS: usize = 5;
 /// an extension such as ` ext. 12345`.
 const WINDOW_MARGIN: usize = 16;
 
-/// Byte ranges around clusters of digits (digits with at most three
-/// separator bytes between them) that hold at least [`MIN_DIGITS`] digits.
-/// Every phone, SSN, card and IPv4 address lies inside one, so the numeric
-/// patterns run only there instead of over the whole text.
-fn digit_windows(t: &[u8]) -> Vec<(usize, usize)> {
-    let mut windows: Vec<(usize, usize)> = Vec::new();
-    let close = |start: usize, end: usize, digits: usize, windows: &mut Vec<(usize, usize)>| {
+/// Bit `i` set when byte `i` of the little-endian word `x` is an ASCII digit.
+/// SWAR ("SIMD within a register"): `x ^ '0'` maps digits to 0..=9; adding
+/// 118 to each byte's low seven bits sets its top bit exactly when that byte
+/// is 10 or more (no carry crosses bytes), and the multiply gathers the eight
+/// top bits into one byte (Warren, "Hacker's Delight", 2nd ed., 6-1).
+#[inline]
+fn digit_bits(x: u64) -> u64 {
+    const L: u64 = 0x0101_0101_0101_0101;
+    let y = x ^ (L * u64::from(b'0'));
+    let high = !(((y & (L * 0x7f)) + L * (0x80 - 10)) | y) & (L * 0x80);
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Call `f(start, end)` for every maximal run of ASCII digits, in order.
+/// Eight bytes are tested at a time, so digit-free text costs a few
+/// instructions per word.
+fn digit_runs(t: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut open: Option<usize> = None;
+    let mut visit = |mask: u64, len: usize, base: usize, open: &mut Option<usize>| {
+        // Bit i of `edges` is set where digit-ness changes between bytes i-1 and i.
+        let carry = u64::from(open.is_some());
+        let mut edges = (mask ^ ((mask << 1) | carry)) & ((1u64 << len) - 1);
+        while edges != 0 {
+            let i = edges.trailing_zeros() as usize;
+            edges &= edges - 1;
+            match open.take() {
+                Some(s) => f(s, base + i),
+                None => *open = Some(base + i),
+            }
+        }
+    };
+    let mut words = t.chunks_exact(8);
+    let mut base = 0usize;
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let mask = digit_bits(u64::from_le_bytes(b));
+        if mask != 0 || open.is_some() {
+            visit(mask, 8, base, &mut open);
+        }
+        base += 8;
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        visit(digit_bits(u64::from_le_bytes(b)), rest.len(), base, &mut open);
+    }
+    if let Some(s) = open {
+        f(s, t.len());
+    }
+}
+
+/// Candidate ranges for the digit-driven detectors, from one pass over the
+/// text's digit runs:
+///
+/// * numeric windows: byte ranges around clusters of digits (digits with at
+///   most three separator bytes between them) that hold at least
+///   [`MIN_DIGITS`] digits. Every phone, SSN, card and IPv4 address lies
+///   inside one, so the numeric patterns run only there;
+/// * IBAN windows: ranges starting where an IBAN may start, two capitals and
+///   two digits after a non-word byte (the two digits begin a digit run).
+fn digit_and_iban_windows(t: &[u8]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
+    let mut windows: Vec<NumWindow> = Vec::new();
+    let mut ibans: Vec<(usize, usize)> = Vec::new();
+    let close = |start: usize, end: usize, digits: usize, windows: &mut Vec<NumWindow>| {
         if digits >= MIN_DIGITS {
             let (s, e) = (start.saturating_sub(WINDOW_MARGIN), (end + WINDOW_MARGIN).min(t.len()));
             match windows.last_mut() {
-                Some(last) if last.1 >= s => last.1 = e,
-                _ => windows.push((s, e)),
+                Some(last) if last.end >= s => {
+                    last.end = e;
+                    last.max_cluster = last.max_cluster.max(digits);
+                }
+                _ => windows.push(NumWindow {
+                    start: s,
+                    end: e,
+                    max_cluster: digits,
+                    has_dash: false,
+                    has_dot: false,
+                    has_plus: false,
+                }),
             }
         }
     };
     let (mut start, mut last, mut digits) = (0usize, 0usize, 0usize);
-    let mut from = 0usize;
-    while let Some(p) = t[from..].iter().position(u8::is_ascii_digit) {
-        let i = from + p;
+    digit_runs(t, |i, e| {
+        if e - i >= 2 && i >= 2 && t[i - 1].is_ascii_uppercase() && t[i - 2].is_ascii_uppercase() && (i == 2 || !is_word(t[i - 3])) {
+            ibans.push((i - 2, (i + 46).min(t.len())));
+        }
         let joined = digits > 0
             && i - last <= 4
             && t[last + 1..i].iter().all(|&b| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'x' | b'+' | b'#'));
@@ -512,35 +646,18 @@ fn digit_windows(t: &[u8]) -> Vec<(usize, usize)> {
             start = i;
             digits = 0;
         }
-        let run = t[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-        digits += run;
-        last = i + run - 1;
-        from = i + run;
-    }
+        digits += e - i;
+        last = e - 1;
+    });
     close(start, last + 1, digits, &mut windows);
-    windows
-}
-
-/// Ranges starting where an IBAN may start: two capitals and two digits
-/// after a non-word byte.
-fn iban_windows(t: &[u8]) -> Vec<(usize, usize)> {
-    let mut windows = Vec::new();
-    let mut i = 0usize;
-    while i + 4 <= t.len() {
-        let b = &t[i..i + 4];
-        if b[0].is_ascii_uppercase()
-            && b[1].is_ascii_uppercase()
-            && b[2].is_ascii_digit()
-            && b[3].is_ascii_digit()
-            && (i == 0 || !is_word(t[i - 1]))
-        {
-            windows.push((i, (i + 48).min(t.len())));
-            i += 4;
-        } else {
-            i += 1;
+    for w in &mut windows {
+        for &b in &t[w.start..w.end] {
+            w.has_dash |= b == b'-';
+            w.has_dot |= b == b'.';
+            w.has_plus |= b == b'+';
         }
     }
-    windows
+    (windows, ibans)
 }
 
 #[cfg(test)]
@@ -556,5 +673,39 @@ mod tests {
             assert!(!p.as_str().is_empty());
         }
         assert!(TOKEN_PREFIXES.is_match("AKIA"));
+    }
+
+    #[test]
+    fn digit_bits_is_exact() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = [b'x'; 8];
+                w[pos] = b;
+                let want = if b.is_ascii_digit() { 1u64 << pos } else { 0 };
+                assert_eq!(digit_bits(u64::from_le_bytes(w)), want, "byte {b} at {pos}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digit_runs_match_a_plain_scan(t in proptest::collection::vec(proptest::sample::select(b"0123456789a /.-".to_vec()), 0..80)) {
+            let mut fast = Vec::new();
+            digit_runs(&t, |s, e| fast.push((s, e)));
+            let mut slow = Vec::new();
+            let mut i = 0;
+            while i < t.len() {
+                if t[i].is_ascii_digit() {
+                    let s = i;
+                    while i < t.len() && t[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    slow.push((s, i));
+                } else {
+                    i += 1;
+                }
+            }
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 }

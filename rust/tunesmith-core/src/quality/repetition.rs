@@ -138,6 +138,8 @@ fn mix(h: u64, id: u32) -> u64 {
 struct Levels<'a> {
     ids: &'a [u32],
     n: usize,
+    /// Per-level counts, kept between levels so its table is allocated once.
+    counts: HashMap<u64, (u32, u32), PassBuild>,
     hashes: Vec<u64>,
     repeated: Vec<bool>,
     /// Most frequent n-gram at this level: (first index, count).
@@ -153,6 +155,7 @@ impl<'a> Levels<'a> {
         Levels {
             ids,
             n: 1,
+            counts: HashMap::with_hasher(PassBuild),
             hashes: ids.iter().map(|&id| mix(0x243f_6a88_85a3_08d3, id)).collect(),
             repeated: ids.iter().map(|&id| counts[id as usize] > 1).collect(),
             top: (0, 1),
@@ -162,7 +165,10 @@ impl<'a> Levels<'a> {
     fn advance(&mut self) {
         let n = self.n + 1;
         let windows = (self.ids.len() + 1).saturating_sub(n);
-        let mut counts: HashMap<u64, (u32, u32), PassBuild> = HashMap::with_hasher(PassBuild);
+        let candidates = (0..windows).filter(|&i| self.repeated[i] && self.repeated[i + 1]).count();
+        let counts = &mut self.counts;
+        counts.clear();
+        counts.reserve(candidates);
         let mut hashes = Vec::with_capacity(windows);
         let mut candidate = Vec::with_capacity(windows);
         for i in 0..windows {
@@ -197,7 +203,8 @@ impl<'a> Levels<'a> {
     /// an n-gram seen before, add its characters and jump past it.
     fn all_duplicate_chars(&self, char_lens: &[u32]) -> usize {
         let (n, windows) = (self.n, self.hashes.len());
-        let mut seen: HashSet<u64, PassBuild> = HashSet::with_hasher(PassBuild);
+        let candidates = self.repeated.iter().filter(|&&r| r).count();
+        let mut seen: HashSet<u64, PassBuild> = HashSet::with_capacity_and_hasher(candidates, PassBuild);
         let (mut idx, mut repeated) = (0usize, 0usize);
         while idx < windows {
             if self.repeated[idx] && !seen.insert(self.hashes[idx]) {
@@ -219,17 +226,68 @@ pub fn repetition_stats(text: &str) -> RepetitionStats {
 /// [`repetition_stats`] with the words of `text` already computed (so the
 /// quality and repetition filters tokenize once).
 pub fn repetition_stats_with_words(text: &str, tokens: &[&str]) -> RepetitionStats {
+    staged(text, Some(tokens), &mut Vec::new(), None).0
+}
+
+/// The repetition verdict of `text` under `t`, computed stage by stage in
+/// datatrove's order and stopped at the first threshold exceeded: the
+/// paragraph and line checks need no tokens, so a document they remove is
+/// never tokenized, and the n-gram levels stop at the first one that
+/// removes it. Equal to `repetition_verdict(&repetition_stats(text), t)`.
+/// `tokens` are the words of `text` when the caller has them; otherwise they
+/// are computed (only if needed) into `store`, for the caller to reuse.
+pub fn repetition_reason<'t>(
+    text: &'t str,
+    tokens: Option<&[&'t str]>,
+    store: &mut Vec<&'t str>,
+    t: &RepetitionThresholds,
+) -> Option<&'static str> {
+    staged(text, tokens, store, Some(t)).1
+}
+
+/// The one implementation behind [`repetition_stats_with_words`] (every
+/// metric, `stop` = `None`) and [`repetition_reason`] (stops early). A stopped
+/// run's stats are partial and not returned to users.
+fn staged<'t>(
+    text: &'t str,
+    given: Option<&[&'t str]>,
+    store: &mut Vec<&'t str>,
+    stop: Option<&RepetitionThresholds>,
+) -> (RepetitionStats, Option<&'static str>) {
     let chars = char_len(text);
     let stripped = text.trim_matches(is_py_space);
     let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped));
     let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text));
+    let mut stats = RepetitionStats {
+        chars,
+        lines,
+        paragraphs,
+        dup_line_frac: ratio(dup_lines, lines),
+        dup_para_frac: ratio(dup_paras, paragraphs),
+        dup_line_char_frac: ratio(dup_line_chars, chars),
+        dup_para_char_frac: ratio(dup_para_chars, chars),
+        ..RepetitionStats::default()
+    };
+    if let Some(t) = stop {
+        // The n-gram fractions are still 0.0 here, which never exceeds a
+        // threshold, so only the paragraph and line checks can fire.
+        if let Some(reason) = repetition_verdict(&stats, t) {
+            return (stats, Some(reason));
+        }
+    }
+    let tokens: &[&'t str] = match given {
+        Some(tokens) => tokens,
+        None => {
+            *store = words(text);
+            store
+        }
+    };
+    stats.words = tokens.len();
     let interned = intern(tokens);
     let span_chars = |start: usize, n: usize| -> usize {
         interned.char_lens[start..start + n].iter().map(|&c| c as usize).sum()
     };
     let mut levels = Levels::new(&interned.ids, interned.distinct);
-    let mut top = [0.0f64; 3];
-    let mut dup = [0.0f64; 6];
     for n in 2..=10usize {
         if tokens.len() < n {
             break;
@@ -239,31 +297,29 @@ pub fn repetition_stats_with_words(text: &str, tokens: &[&str]) -> RepetitionSta
             // the top n-gram is the first one, seen once; no duplicates.
             for m in n..=4 {
                 if tokens.len() >= m {
-                    top[m - 2] = ratio(span_chars(0, m) + m - 1, chars);
+                    stats.top_ngram_char_frac[m - 2] = ratio(span_chars(0, m) + m - 1, chars);
                 }
             }
             break;
         }
         levels.advance();
-        if n <= 4 {
+        let (value, limit) = if n <= 4 {
             let (start, count) = levels.top;
-            top[n - 2] = ratio((span_chars(start, n) + n - 1) * count as usize, chars);
+            stats.top_ngram_char_frac[n - 2] = ratio((span_chars(start, n) + n - 1) * count as usize, chars);
+            (stats.top_ngram_char_frac[n - 2], stop.map(|t| t.top_ngram_char_frac[n - 2]))
         } else {
-            dup[n - 5] = ratio(levels.all_duplicate_chars(&interned.char_lens), chars);
+            stats.dup_ngram_char_frac[n - 5] = ratio(levels.all_duplicate_chars(&interned.char_lens), chars);
+            (stats.dup_ngram_char_frac[n - 5], stop.map(|t| t.dup_ngram_char_frac[n - 5]))
+        };
+        // Every earlier check passed, so the first value over its limit is
+        // the verdict's reason.
+        if limit.is_some_and(|limit| value > limit) {
+            let reason = stop.and_then(|t| repetition_verdict(&stats, t));
+            return (stats, reason);
         }
     }
-    RepetitionStats {
-        chars,
-        words: tokens.len(),
-        lines,
-        paragraphs,
-        dup_line_frac: ratio(dup_lines, lines),
-        dup_para_frac: ratio(dup_paras, paragraphs),
-        dup_line_char_frac: ratio(dup_line_chars, chars),
-        dup_para_char_frac: ratio(dup_para_chars, chars),
-        top_ngram_char_frac: top,
-        dup_ngram_char_frac: dup,
-    }
+    let reason = stop.and_then(|t| repetition_verdict(&stats, t));
+    (stats, reason)
 }
 
 const TOP_REASONS: [&str; 3] = ["gopher_rep_top_2_gram", "gopher_rep_top_3_gram", "gopher_rep_top_4_gram"];
