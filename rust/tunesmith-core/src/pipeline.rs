@@ -13,6 +13,25 @@
 //!
 //! Every line read ends in exactly one of `kept`, `removed` (with a reason) or
 //! `rejected` (with file, line and error): `read == kept + removed + rejected`.
+//!
+//! Stages overlap: a reader thread fills the next block (whole lines in one
+//! buffer, no per-line allocation) while the rayon pool analyses the current
+//! one and a writer thread writes the previous one; kept lines go out as the
+//! original bytes, runs of adjacent kept lines as one slice of the block.
+//! Plain-text records take a fast path: [`crate::io::locate_normalized_text`]
+//! validates the line, finds the text literal and decodes + normalises it in
+//! one pass into a per-thread buffer, and every step reads that one
+//! normalised text.
+//!
+//! Near-duplicate clusters keep their *first* record. Keeping the longest
+//! (as `MinHashDeduper.cluster(keep="longest")` does for a batch in memory)
+//! does not fit one streaming pass: a record is known to be the longest of its
+//! cluster only once the whole input has been seen, so it needs either
+//! deferred writes (every kept record held, or spilled, until the end: memory
+//! or disk the size of the output) or a second pass (pass 1 computes the
+//! signatures and each cluster's longest member, pass 2 re-reads and writes:
+//! twice the read and parse cost, plus one cluster id per record). Neither is
+//! done here; for that choice, cluster a batch with `MinHashDeduper.cluster`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
