@@ -72,6 +72,40 @@ def test_empty_file_and_large_single_line(tmp_path):
     assert r.read == 1 and r.balanced
 
 
+@pytest.mark.slow
+def test_100mb_single_line_in_bounded_memory(tmp_path):
+    """A 100 MB record is read, analysed and accounted for whole; the engine's peak memory stays a small multiple
+    of the line (block buffer, normalised copy, the Gopher word list), not of the file or the run."""
+    import resource
+    import subprocess
+
+    words = " ".join(f"w{i}" for i in range(9000))
+    reps = 100_000_000 // (len(words) + 1) + 1
+    with open(tmp_path / "big.jsonl", "wb") as f:
+        f.write(b'{"id": 1, "text": "')
+        for _ in range(reps):
+            f.write(words.encode() + b" ")
+        f.write(b'end"}\n')
+    size = (tmp_path / "big.jsonl").stat().st_size
+    assert size > 100_000_000
+    code = (
+        "import json, sys; from tunesmith.clean import clean_file; "
+        "r = clean_file(sys.argv[1], sys.argv[2], removed=sys.argv[3]); "
+        "print(json.dumps([r.read, r.kept, r.removed, r.rejected, r.removed_by_reason, r.bytes_read]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, tmp_path / "big.jsonl", tmp_path / "out.jsonl", tmp_path / "rm.jsonl"],
+        capture_output=True, text=True, check=True, timeout=600,
+    )
+    read, kept, removed, rejected, reasons, bytes_read = json.loads(out.stdout)
+    assert (read, kept, removed, rejected) == (1, 0, 1, 0)
+    assert reasons == {"gopher_long_doc": 1} and bytes_read == size
+    rec = json.loads((tmp_path / "rm.jsonl").read_bytes())
+    assert rec["line"] == 1 and rec["reason"] == "gopher_long_doc" and rec["record"]["text"].endswith(" end")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert peak < 8 * size, f"peak RSS {peak / 1e6:.0f} MB for a {size / 1e6:.0f} MB line"
+
+
 def test_output_identical_for_1_and_n_threads(tmp_path):
     src = tmp_path / "c.jsonl"
     make_corpus(400, seed=3).write(src)
@@ -199,6 +233,33 @@ def test_parquet_round_trip(tmp_path):
     assert t.column("id").to_pylist() == [1, 4]
     assert "[EMAIL]" in t.column("text").to_pylist()[1]
     assert r.read == 4 and r.rejected == 1 and r.balanced
+
+
+def test_parquet_side_files_match_jsonl_layout(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    texts = ["the river runs to the sea with the boats.", "tiny", None, "the river runs to the sea with the boats."]
+    pq.write_table(pa.table({"text": texts, "id": [1, 2, 3, 4]}), tmp_path / "in.parquet")
+    r = clean_file(
+        tmp_path / "in.parquet", tmp_path / "out.parquet", removed=tmp_path / "rm.jsonl", rejected=tmp_path / "rj.jsonl", **QUICK
+    )
+    assert (r.kept, r.removed, r.rejected) == (1, 2, 1)
+    removed = [json.loads(x) for x in (tmp_path / "rm.jsonl").read_text().splitlines()]
+    assert [(x["line"], x["reason"], x["record"]["id"]) for x in removed] == [(2, "too_few_chars", 2), (4, "exact_duplicate", 4)]
+    assert removed[1]["duplicate_of"] == {"file": str(tmp_path / "in.parquet"), "line": 1}
+    (rejected,) = [json.loads(x) for x in (tmp_path / "rj.jsonl").read_text().splitlines()]
+    assert (rejected["line"], rejected["error"]) == (3, "field 'text' must be a string, got null")
+    assert json.loads(rejected["raw"]) == {"text": None, "id": 3}
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_parquet_missing_text_column_names_it(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "in.parquet")
+    with pytest.raises(ValueError, match=r"no column 'text'.*body"):
+        clean_file(tmp_path / "in.parquet", tmp_path / "out.parquet", removed=tmp_path / "rm.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
 def test_import_tunesmith_stays_light():

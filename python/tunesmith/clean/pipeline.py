@@ -76,6 +76,8 @@ class Pipeline:
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         self.config = _config(config, overrides)
         self._core = _core.CleanPipeline(self.config.to_core())
+        # Texts passed to the core so far: the index space of ``duplicate_of``.
+        self._texts_seen = 0
 
     def __reduce__(self):
         return (Pipeline, (self.config,))
@@ -88,6 +90,7 @@ class Pipeline:
     def clean_texts(self, texts: Sequence[str]) -> CleanedTexts:
         """Clean a batch of strings (each one plain-text record)."""
         outcomes = self._core.run_texts(list(texts))
+        self._texts_seen += len(outcomes)
         kept: list[str] = []
         keep, reasons, dups = [], [], []
         for text, (ok, new, reason, dup) in zip(texts, outcomes, strict=True):
@@ -143,7 +146,13 @@ class Pipeline:
             raise FileNotFoundError(f"input file(s) not found: {', '.join(missing)}")
         out = pathlib.Path(output) if output is not None else None
         if any(_is_parquet(p) for p in paths) or (out is not None and _is_parquet(out)):
-            result = self._clean_parquet(paths, out, progress)
+            result = self._clean_parquet(
+                paths,
+                out,
+                progress,
+                removed=None if removed is None else pathlib.Path(removed),
+                rejected=None if rejected is None else pathlib.Path(rejected),
+            )
         else:
             callback = None if progress is None else (lambda d: progress(CleanReport.from_core(d)))
             result = CleanReport.from_core(
@@ -191,7 +200,15 @@ class Pipeline:
         paths: list[pathlib.Path],
         output: pathlib.Path | None,
         progress: Callable[[CleanReport], None] | None,
+        *,
+        removed: pathlib.Path | None = None,
+        rejected: pathlib.Path | None = None,
     ) -> CleanReport:
+        """Parquet runs: batches of the text column through :meth:`clean_texts`, other columns carried along.
+
+        The side files have the JSONL runs' layout, with ``line`` the 1-based row of the file and ``record`` /
+        ``raw`` the row as a JSON object (values JSON cannot hold are written as their ``str``).
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -199,6 +216,10 @@ class Pipeline:
         writer = None
         tmp = None
         extra_rejected = 0
+        # (file, row) of every text handed to the core in this run, by its ``duplicate_of`` index.
+        first_index = self._texts_seen
+        origins: list[tuple[str, int]] = []
+        sides = {name: _SideFile(path) for name, path in (("removed", removed), ("rejected", rejected)) if path}
         if output is not None:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
             os.close(fd)
@@ -208,13 +229,26 @@ class Pipeline:
                 if not _is_parquet(path):
                     raise ValueError(f"{path}: mixing Parquet and JSONL inputs is not supported; convert one side")
                 pf = pq.ParquetFile(path)
+                if field not in pf.schema_arrow.names:
+                    raise ValueError(
+                        f"{path}: no column {field!r} (text_field); columns: {', '.join(pf.schema_arrow.names)}"
+                    )
+                row = 0
                 for batch in pf.iter_batches(batch_size=8192):
                     column = batch.column(batch.schema.get_field_index(field)).to_pylist()
                     valid = [isinstance(v, str) for v in column]
                     extra_rejected += valid.count(False)
+                    rows = [row + i + 1 for i, ok in enumerate(valid) if ok]
+                    if "removed" in sides:
+                        origins.extend((str(path), r) for r in rows)
                     result = self.clean_texts([v for v, ok in zip(column, valid, strict=True) if ok])
                     it = iter(zip(result.keep, range(len(result.keep)), strict=True))
                     mask = [ok and next(it)[0] for ok in valid]
+                    if sides:
+                        self._parquet_side_records(
+                            sides, path, row, batch, column, valid, result, origins, first_index
+                        )
+                    row += batch.num_rows
                     table = pa.Table.from_batches([batch]).filter(pa.array(mask, type=pa.bool_()))
                     table = table.set_column(table.schema.get_field_index(field), field, pa.array(result.texts, pa.string()))
                     if tmp is not None:
@@ -231,13 +265,85 @@ class Pipeline:
                     pq.write_table(pa.table({field: pa.array([], pa.string())}), tmp)
                 os.replace(tmp, output)
                 tmp = None
+            for side in sides.values():
+                side.commit()
         finally:
             if writer is not None:
                 writer.close()
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
+            for side in sides.values():
+                side.discard()
         r = self.report
         return CleanReport.from_core({**r.__dict__, "read": r.read + extra_rejected, "rejected": r.rejected + extra_rejected})
+
+    def _parquet_side_records(
+        self,
+        sides: dict[str, _SideFile],
+        path: pathlib.Path,
+        first_row: int,
+        batch: Any,
+        column: list[Any],
+        valid: list[bool],
+        result: CleanedTexts,
+        origins: list[tuple[str, int]],
+        first_index: int,
+    ) -> None:
+        """Append the removed and rejected rows of one batch to their side files."""
+        import json
+
+        field = self.config.text_field
+        rows = batch.to_pylist() if any(not ok for ok in valid) or not all(result.keep) else []
+        outcome = iter(zip(result.keep, result.reasons, result.duplicate_of, strict=True))
+        for i, ok in enumerate(valid):
+            line = first_row + i + 1
+            if not ok:
+                if "rejected" in sides:
+                    kind = _JSON_KINDS.get(type(column[i]), type(column[i]).__name__)
+                    rec = {
+                        "file": str(path),
+                        "line": line,
+                        "error": f"field '{field}' must be a string, got {kind}",
+                        "raw": json.dumps(rows[i], ensure_ascii=False, default=str),
+                    }
+                    sides["rejected"].write(json.dumps(rec, ensure_ascii=False))
+                continue
+            keep, reason, dup = next(outcome)
+            if keep or "removed" not in sides:
+                continue
+            rec = {"file": str(path), "line": line, "reason": reason}
+            if dup is not None and 0 <= dup - first_index < len(origins):
+                dup_file, dup_row = origins[dup - first_index]
+                rec["duplicate_of"] = {"file": dup_file, "line": dup_row}
+            rec["record"] = rows[i]
+            sides["removed"].write(json.dumps(rec, ensure_ascii=False, default=str))
+
+
+_JSON_KINDS = {type(None): "null", bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+
+
+class _SideFile:
+    """A JSONL side file written to a temporary sibling and renamed into place on :meth:`commit`."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        self.tmp = pathlib.Path(name)
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, line: str) -> None:
+        self.file.write(line)
+        self.file.write("\n")
+
+    def commit(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        """Close and delete the temporary file unless :meth:`commit` already moved it."""
+        if not self.file.closed:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def clean_file(

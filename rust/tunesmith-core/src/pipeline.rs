@@ -13,20 +13,41 @@
 //!
 //! Every line read ends in exactly one of `kept`, `removed` (with a reason) or
 //! `rejected` (with file, line and error): `read == kept + removed + rejected`.
+//!
+//! Stages overlap: a reader thread fills the next block (whole lines in one
+//! buffer, no per-line allocation) while the rayon pool analyses the current
+//! one and a writer thread writes the previous one; kept lines go out as the
+//! original bytes, runs of adjacent kept lines as one slice of the block.
+//! Plain-text records take a fast path: [`crate::io::locate_normalized_text`]
+//! validates the line, finds the text literal and decodes + normalises it in
+//! one pass into a per-thread buffer, and every step reads that one
+//! normalised text.
+//!
+//! Near-duplicate clusters keep their *first* record. Keeping the longest
+//! (as `MinHashDeduper.cluster(keep="longest")` does for a batch in memory)
+//! does not fit one streaming pass: a record is known to be the longest of its
+//! cluster only once the whole input has been seen, so it needs either
+//! deferred writes (every kept record held, or spilled, until the end: memory
+//! or disk the size of the output) or a second pass (pass 1 computes the
+//! signatures and each cluster's longest member, pass 2 re-reads and writes:
+//! twice the read and parse cost, plus one cluster id per record). Neither is
+//! done here; for that choice, cluster a batch with `MinHashDeduper.cluster`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::dedup::exact::HashBuilder;
-use crate::dedup::exact::normalize_fast;
+use crate::dedup::exact::{normalize_fast, normalize_into, HashBuilder};
 use crate::dedup::{content_hash, ExactIndex, LshIndex, LshParams, MinHasher, Shingling};
-use crate::io::{open_lines, parse_record, splice, AtomicWriter, CleanError, FieldRole, RawLine, RecordShape, TextFields};
+use crate::io::{
+    locate_normalized_text, locate_text, open_lines, parse_record, splice, unescape_into, AtomicWriter, CleanError, FieldRole, LineBlock,
+    RecordShape, TextFields,
+};
 use crate::pii::{self, PiiCounts, PiiKind, RedactMode};
 use crate::quality::gopher::{quality_stats_with_words, quality_verdict_of, GopherQualityConfig};
 use crate::quality::length::{length_verdict, seed_length_ok, LengthLimits, SeedLengthConfig};
@@ -201,8 +222,8 @@ struct Analysis {
     hash: u128,
     signature: Vec<u32>,
     band_keys: Vec<u64>,
-    /// New values for fields a step changed, by field index.
-    rewrites: Vec<(usize, String)>,
+    /// New values for fields a step changed, with the span of the literal they replace.
+    rewrites: Vec<(Range<usize>, String)>,
     pii: PiiCounts,
 }
 
@@ -235,10 +256,53 @@ fn validator_reason(issue: &str) -> &'static str {
     }
 }
 
-fn join_fields<'a>(values: &'a [Cow<'a, str>]) -> Cow<'a, str> {
+fn join_fields<'a>(values: &[&'a str]) -> Cow<'a, str> {
     match values {
-        [one] => Cow::Borrowed(one.as_ref()),
-        _ => Cow::Owned(values.iter().map(AsRef::as_ref).collect::<Vec<_>>().join("\n")),
+        [one] => Cow::Borrowed(one),
+        _ => Cow::Owned(values.join("\n")),
+    }
+}
+
+/// Buffers one stage-1 worker reuses from record to record, so that decoding
+/// and normalising a plain-text record allocates nothing in the common case.
+#[derive(Default)]
+struct Scratch {
+    unescaped: String,
+    normalized: String,
+}
+
+/// Scratch buffers larger than this are freed after use rather than kept by
+/// the worker thread (one 100 MB record must not pin 100 MB per thread).
+const SCRATCH_KEEP: usize = 4 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Run `f` with this thread's scratch buffers.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            let r = f(&mut s);
+            let Scratch { unescaped, normalized } = &mut *s;
+            for buf in [unescaped, normalized] {
+                if buf.capacity() > SCRATCH_KEEP {
+                    *buf = String::new();
+                }
+            }
+            r
+        }
+        // Re-entered on this thread (a nested rayon job): use fresh buffers.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Borrow the normalised form of `value`: itself when already normal, else `buf`.
+fn normalized_in<'a>(value: &'a str, buf: &'a mut String, normalize: bool) -> &'a str {
+    if normalize && normalize_into(value, buf) {
+        buf
+    } else {
+        value
     }
 }
 
@@ -306,18 +370,30 @@ impl Pipeline {
         r
     }
 
-    /// Stage 1 for one record given as its text fields.
-    fn analyze(&self, shape: RecordShape, roles: &[FieldRole], values: &[Cow<'_, str>]) -> Analysis {
+    /// Whether a step of a plain-text record reads its text as decoded rather
+    /// than normalised: the Gopher filters, PII, and writing the normalised
+    /// text back (it compares the two). Keep in step with [`Pipeline::analyze`].
+    fn reads_raw_text(&self) -> bool {
         let cfg = &self.config;
-        let normalized: Vec<Cow<'_, str>> = if cfg.normalize {
-            values.iter().map(|v| normalize_fast(v)).collect()
-        } else {
-            values.iter().map(|v| Cow::Borrowed(v.as_ref())).collect()
-        };
+        cfg.gopher_quality.is_some() || cfg.gopher_repetition.is_some() || cfg.pii.is_some() || cfg.write_normalized
+    }
+
+    /// Stage 1 for one record given as its text fields, their normalised
+    /// forms (the one normalisation every step shares) and the spans of their
+    /// literals in the line (where a rewrite goes).
+    fn analyze(
+        &self,
+        shape: RecordShape,
+        roles: &[FieldRole],
+        values: &[&str],
+        normalized: &[&str],
+        spans: &[Range<usize>],
+    ) -> Analysis {
+        let cfg = &self.config;
         if shape == RecordShape::Text {
-            let raw = values[0].as_ref();
+            let raw = values[0];
             if let Some(limits) = &cfg.length {
-                if let Some(reason) = length_verdict(&normalized[0], limits) {
+                if let Some(reason) = length_verdict(normalized[0], limits) {
                     return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
                 }
             }
@@ -338,7 +414,7 @@ impl Pipeline {
             }
         } else {
             let (mut instruction, mut input, mut output) = ("", "", "");
-            for (role, value) in roles.iter().zip(&normalized) {
+            for (role, &value) in roles.iter().zip(normalized) {
                 match role {
                     FieldRole::Instruction => instruction = value,
                     FieldRole::Input => input = value,
@@ -364,7 +440,7 @@ impl Pipeline {
         }
         let mut rewrites = Vec::new();
         let mut counts = PiiCounts::default();
-        for (i, (value, norm)) in values.iter().zip(&normalized).enumerate() {
+        for (i, (&value, &norm)) in values.iter().zip(normalized).enumerate() {
             let shown: &str = if cfg.write_normalized { norm } else { value };
             let mut changed: Option<String> = (cfg.write_normalized && norm != value).then(|| norm.to_string());
             if let Some(p) = &cfg.pii {
@@ -384,7 +460,7 @@ impl Pipeline {
                 }
             }
             if let Some(text) = changed {
-                rewrites.push((i, text));
+                rewrites.push((spans.get(i).cloned().unwrap_or_default(), text));
             }
         }
         if counts.total() > 0 && matches!(cfg.pii.as_ref().map(|p| &p.action), Some(PiiAction::Drop)) {
@@ -397,7 +473,7 @@ impl Pipeline {
             (true, RecordShape::Instruction) => {
                 // A missing `input` hashes like an empty one, as in the seed guide.
                 let mut parts = [""; 3];
-                for (role, value) in roles.iter().zip(&normalized) {
+                for (role, &value) in roles.iter().zip(normalized) {
                     match role {
                         FieldRole::Instruction => parts[0] = value,
                         FieldRole::Input => parts[1] = value,
@@ -406,11 +482,11 @@ impl Pipeline {
                 }
                 content_hash(&parts)
             }
-            (true, _) => content_hash(&normalized),
+            (true, _) => content_hash(normalized),
         };
         let (signature, band_keys) = match (&self.hasher, &self.bands) {
             (Some(h), Some(b)) => {
-                let sig = h.signature(&join_fields(&normalized));
+                let sig = h.signature(&join_fields(normalized));
                 let keys = b.band_keys(&sig);
                 (sig, keys)
             }
@@ -477,11 +553,16 @@ impl Pipeline {
     /// over between calls; `duplicate_of` indexes every text this pipeline has seen.
     pub fn run_texts<S: AsRef<str> + Sync>(&mut self, texts: &[S]) -> Vec<TextOutcome> {
         let start = Instant::now();
+        let normalize = self.config.normalize;
         let mut analyses: Vec<Analysis> = texts
             .par_iter()
             .map(|t| {
-                let values = [Cow::Borrowed(t.as_ref())];
-                self.analyze(RecordShape::Text, &[FieldRole::Text], &values)
+                with_scratch(|s| {
+                    let t = t.as_ref();
+                    let norm = normalized_in(t, &mut s.normalized, normalize);
+                    let whole: [Range<usize>; 1] = [Range { start: 0, end: t.len() }];
+                    self.analyze(RecordShape::Text, &[FieldRole::Text], &[t], &[norm], &whole)
+                })
             })
             .collect();
         let mut out = Vec::with_capacity(texts.len());
@@ -508,29 +589,55 @@ impl Pipeline {
     }
 
     /// Stage 1 for one raw line: parse, then analyse.
-    fn analyze_line(&self, raw: &RawLine) -> (Analysis, Vec<Range<usize>>) {
-        if let Some(err) = &raw.error {
-            return (Analysis::stop(Verdict::Reject(err.clone())), Vec::new());
+    fn analyze_line(&self, bytes: &[u8], error: Option<&str>, scratch: &mut Scratch) -> Analysis {
+        if let Some(err) = error {
+            return Analysis::stop(Verdict::Reject(err.to_string()));
         }
-        let line = match std::str::from_utf8(&raw.bytes) {
+        let line = match std::str::from_utf8(bytes) {
             Ok(l) => l,
             Err(e) => {
-                return (
-                    Analysis::stop(Verdict::Reject(format!("invalid UTF-8 at byte {}", e.valid_up_to()))),
-                    Vec::new(),
-                )
+                return Analysis::stop(Verdict::Reject(format!("invalid UTF-8 at byte {}", e.valid_up_to())));
             }
         };
+        let normalize = self.config.normalize;
+        // Plain-text records: locate the text without building any value, and
+        // decode + normalise it in the same pass into a reused buffer.
+        let Scratch { unescaped, normalized } = scratch;
+        let located = if normalize {
+            locate_normalized_text(line, &self.config.fields, normalized)
+        } else {
+            locate_text(line, &self.config.fields)
+        };
+        if let Some(lit) = located {
+            let inner = &line[lit.span.start + 1..lit.span.end - 1];
+            let value: &str = if !lit.escaped {
+                inner
+            } else if self.reads_raw_text() || !normalize {
+                unescape_into(inner, unescaped);
+                unescaped
+            } else {
+                // No step reads the decoded text: leave it undecoded.
+                ""
+            };
+            let norm: &str = if normalize { normalized } else { value };
+            return self.analyze(RecordShape::Text, &[FieldRole::Text], &[value], &[norm], &[lit.span]);
+        }
         match parse_record(line, &self.config.fields) {
-            Err(e) => (Analysis::stop(Verdict::Reject(e)), Vec::new()),
+            Err(e) => Analysis::stop(Verdict::Reject(e)),
             Ok(rec) => {
+                if rec.fields.is_empty() {
+                    return Analysis::stop(Verdict::Reject("record has no text".to_string()));
+                }
                 let roles: Vec<FieldRole> = rec.fields.iter().map(|f| f.role).collect();
                 let spans: Vec<Range<usize>> = rec.fields.iter().map(|f| f.span.clone()).collect();
-                let values: Vec<Cow<'_, str>> = rec.fields.into_iter().map(|f| f.value).collect();
-                if values.is_empty() {
-                    return (Analysis::stop(Verdict::Reject("record has no text".to_string())), spans);
-                }
-                (self.analyze(rec.shape, &roles, &values), spans)
+                let values: Vec<&str> = rec.fields.iter().map(|f| f.value.as_ref()).collect();
+                let owned: Vec<Cow<'_, str>> = if normalize {
+                    values.iter().map(|v| normalize_fast(v)).collect()
+                } else {
+                    values.iter().map(|v| Cow::Borrowed(*v)).collect()
+                };
+                let normalized: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
+                self.analyze(rec.shape, &roles, &values, &normalized, &spans)
             }
         }
     }
@@ -544,39 +651,58 @@ impl Pipeline {
         progress: &mut dyn FnMut(&Report) -> Result<(), CleanError>,
     ) -> Result<Report, CleanError> {
         let start = Instant::now();
-        let mut kept_w = outputs.kept.as_deref().map(AtomicWriter::create).transpose()?;
-        let mut removed_w = outputs.removed.as_deref().map(AtomicWriter::create).transpose()?;
-        let mut rejected_w = outputs.rejected.as_deref().map(AtomicWriter::create).transpose()?;
+        let writers = [&outputs.kept, &outputs.removed, &outputs.rejected]
+            .map(|p| p.as_deref().map(AtomicWriter::create).transpose());
+        let [kept_w, removed_w, rejected_w] = writers;
+        let writers = [kept_w?, removed_w?, rejected_w?];
+        let wanted = writers.each_ref().map(Option::is_some);
         self.file_names = inputs.iter().map(|p| p.display().to_string()).collect();
-        for (file_idx, path) in inputs.iter().enumerate() {
-            let mut reader = open_lines(path)?;
-            let name = path.display().to_string();
-            let chunk_bytes = self.config.chunk_bytes;
-            let result = std::thread::scope(|scope| -> Result<(), CleanError> {
-                let (tx, rx) = mpsc::sync_channel::<Vec<RawLine>>(2);
-                scope.spawn(move || loop {
-                    let chunk = reader.next_chunk(chunk_bytes);
-                    if chunk.is_empty() || tx.send(chunk).is_err() {
-                        break;
+        let chunk_bytes = self.config.chunk_bytes;
+        // Three stages run at once: a reader thread per file fills blocks, this
+        // thread analyses them on the rayon pool and dedups them in order, a
+        // writer thread writes them. Used block buffers go back to the reader
+        // through `pool`, so a run keeps reusing the same few pages.
+        let pool: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+        let (written, result) = std::thread::scope(|scope| {
+            let (job_tx, job_rx) = mpsc::sync_channel::<WriteJob>(2);
+            let pool = &pool;
+            let writer = scope.spawn(move || write_jobs(&job_rx, pool, writers));
+            let result = (|| -> Result<(), CleanError> {
+                for (file_idx, path) in inputs.iter().enumerate() {
+                    let mut reader = open_lines(path)?;
+                    let name = path.display().to_string();
+                    let (tx, rx) = mpsc::sync_channel::<LineBlock>(2);
+                    scope.spawn(move || loop {
+                        let buffer = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+                        let Some(block) = reader.next_block_in(chunk_bytes, buffer) else { break };
+                        if tx.send(block).is_err() {
+                            break;
+                        }
+                    });
+                    for block in rx {
+                        let job = self.process_block(block, file_idx, &name, wanted)?;
+                        if job_tx.send(job).is_err() {
+                            // The writer stopped on an error; it reports it below.
+                            return Ok(());
+                        }
+                        self.report.seconds = start.elapsed().as_secs_f64();
+                        progress(&self.report)?;
                     }
-                });
-                for chunk in rx {
-                    self.process_chunk(
-                        &chunk,
-                        file_idx,
-                        &name,
-                        &mut kept_w,
-                        &mut removed_w,
-                        &mut rejected_w,
-                    )?;
-                    self.report.seconds = start.elapsed().as_secs_f64();
-                    progress(&self.report)?;
                 }
                 Ok(())
+            })();
+            drop(job_tx);
+            let written = writer.join().unwrap_or_else(|_| {
+                Err(CleanError::Io {
+                    path: String::new(),
+                    message: "the writer thread panicked".into(),
+                })
             });
-            result?;
-        }
-        for w in [kept_w, removed_w, rejected_w].into_iter().flatten() {
+            (written, result)
+        });
+        // On any error the writers are dropped uncommitted: no output appears.
+        result?;
+        for w in written?.into_iter().flatten() {
             self.report.bytes_written += w.bytes_written();
             w.commit()?;
         }
@@ -584,51 +710,77 @@ impl Pipeline {
         Ok(self.report())
     }
 
-    fn process_chunk(
+    /// Stages 1 and 2 for one block: analyse its lines in parallel, then dedup
+    /// and count them in input order, and gather what is to be written for
+    /// the outputs in `wanted` (kept, removed, rejected).
+    fn process_block(
         &mut self,
-        chunk: &[RawLine],
+        block: LineBlock,
         file_idx: usize,
         name: &str,
-        kept_w: &mut Option<AtomicWriter>,
-        removed_w: &mut Option<AtomicWriter>,
-        rejected_w: &mut Option<AtomicWriter>,
-    ) -> Result<(), CleanError> {
-        let mut analyses: Vec<(Analysis, Vec<Range<usize>>)> =
-            chunk.par_iter().map(|raw| self.analyze_line(raw)).collect();
-        for (raw, (a, spans)) in chunk.iter().zip(analyses.iter_mut()) {
-            let loc = location(file_idx, raw.line);
+        wanted: [bool; 3],
+    ) -> Result<WriteJob, CleanError> {
+        let mut analyses: Vec<Analysis> = (0..block.len())
+            .into_par_iter()
+            .with_min_len(8)
+            .map(|i| with_scratch(|s| self.analyze_line(block.line(i), block.error_at(i), s)))
+            .collect();
+        let mut kept: Vec<Piece> = Vec::new();
+        let mut removed: Vec<u8> = Vec::new();
+        let mut rejected: Vec<u8> = Vec::new();
+        for (i, a) in analyses.iter_mut().enumerate() {
+            let line_no = block.number(i);
+            let bytes = block.line(i);
+            let loc = location(file_idx, line_no);
             let dup_of = self.dedup(a, loc);
             self.count(a, dup_of);
-            self.report.bytes_read += raw.bytes.len() as u64 + 1;
+            self.report.bytes_read += bytes.len() as u64 + 1;
             match &a.verdict {
+                Verdict::Pass if wanted[0] => match block.with_newline(i) {
+                    // Stored with a bare newline: a slice of the block, merged with
+                    // the previous one when they touch.
+                    Some(r) if a.rewrites.is_empty() => match kept.last_mut() {
+                        Some(Piece::Run(run)) if run.end == r.start => run.end = r.end,
+                        _ => kept.push(Piece::Run(r)),
+                    },
+                    _ if a.rewrites.is_empty() => kept.push(Piece::Line(bytes.to_vec())),
+                    _ => {
+                        let line = String::from_utf8_lossy(bytes);
+                        let mut edits: Vec<(Range<usize>, &str)> =
+                            a.rewrites.iter().map(|(span, t)| (span.clone(), t.as_str())).collect();
+                        kept.push(Piece::Line(splice(&line, &mut edits).into_bytes()));
+                    }
+                },
+                Verdict::Pass => {}
                 Verdict::Reject(error) => {
                     if self.config.strict {
                         return Err(CleanError::Input {
                             path: name.to_string(),
-                            line: raw.line,
+                            line: line_no,
                             message: error.clone(),
                         });
                     }
                     if self.report.rejections.len() < REJECTION_SAMPLES {
                         self.report.rejections.push(Rejection {
                             file: name.to_string(),
-                            line: raw.line,
+                            line: line_no,
                             error: error.clone(),
                         });
                     }
-                    if let Some(w) = rejected_w.as_mut() {
+                    if wanted[2] {
                         let rec = serde_json::json!({
                             "file": name,
-                            "line": raw.line,
+                            "line": line_no,
                             "error": error,
-                            "raw": String::from_utf8_lossy(&raw.bytes),
+                            "raw": String::from_utf8_lossy(bytes),
                         });
-                        w.write_line(rec.to_string().as_bytes())?;
+                        rejected.extend_from_slice(rec.to_string().as_bytes());
+                        rejected.push(b'\n');
                     }
                 }
                 Verdict::Remove(reason) => {
-                    if let Some(w) = removed_w.as_mut() {
-                        let mut head = serde_json::json!({"file": name, "line": raw.line, "reason": reason});
+                    if wanted[1] {
+                        let mut head = serde_json::json!({"file": name, "line": line_no, "reason": reason});
                         if let Some(target) = dup_of {
                             let target_file = (target >> 40) as usize;
                             head["duplicate_of"] = serde_json::json!({
@@ -636,33 +788,76 @@ impl Pipeline {
                                 "line": target & ((1 << 40) - 1),
                             });
                         }
-                        let mut text = head.to_string();
+                        let mut text = head.to_string().into_bytes();
                         text.pop();
-                        text.push_str(",\"record\":");
-                        text.push_str(&String::from_utf8_lossy(&raw.bytes));
-                        text.push('}');
-                        w.write_line(text.as_bytes())?;
-                    }
-                }
-                Verdict::Pass => {
-                    if let Some(w) = kept_w.as_mut() {
-                        if a.rewrites.is_empty() {
-                            w.write_line(&raw.bytes)?;
-                        } else {
-                            let line = String::from_utf8_lossy(&raw.bytes);
-                            let mut edits: Vec<(Range<usize>, &str)> = a
-                                .rewrites
-                                .iter()
-                                .filter_map(|(i, t)| spans.get(*i).map(|s| (s.clone(), t.as_str())))
-                                .collect();
-                            w.write_line(splice(&line, &mut edits).as_bytes())?;
-                        }
+                        removed.extend_from_slice(&text);
+                        removed.extend_from_slice(b",\"record\":");
+                        removed.extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
+                        removed.extend_from_slice(b"}\n");
                     }
                 }
             }
         }
-        Ok(())
+        Ok(WriteJob {
+            block,
+            kept,
+            removed,
+            rejected,
+        })
     }
+}
+
+/// A piece of the kept output of one block.
+enum Piece {
+    /// Lines copied as they are, newlines included: a range of the block's data.
+    Run(Range<usize>),
+    /// One line to write followed by a newline.
+    Line(Vec<u8>),
+}
+
+/// What the writer thread writes for one block, in input order.
+struct WriteJob {
+    block: LineBlock,
+    kept: Vec<Piece>,
+    /// Whole side-file lines, newlines included.
+    removed: Vec<u8>,
+    rejected: Vec<u8>,
+}
+
+/// Block buffers kept for reuse (a few are in flight at once), and the
+/// largest one worth keeping (a block grown around a huge line is freed).
+const POOLED_BUFFERS: usize = 4;
+const POOLED_MAX_BYTES: usize = 64 << 20;
+
+/// The writer thread: write every job to the (kept, removed, rejected)
+/// writers, hand the block buffer back to `pool`, and return the writers.
+fn write_jobs(
+    jobs: &mpsc::Receiver<WriteJob>,
+    pool: &Mutex<Vec<Vec<u8>>>,
+    mut writers: [Option<AtomicWriter>; 3],
+) -> Result<[Option<AtomicWriter>; 3], CleanError> {
+    for job in jobs {
+        let [kept_w, removed_w, rejected_w] = &mut writers;
+        if let Some(w) = kept_w {
+            for piece in &job.kept {
+                match piece {
+                    Piece::Run(r) => w.write_lines(&job.block.data[r.clone()])?,
+                    Piece::Line(line) => w.write_line(line)?,
+                }
+            }
+        }
+        for (w, bytes) in [(removed_w, &job.removed), (rejected_w, &job.rejected)] {
+            if let (Some(w), false) = (w, bytes.is_empty()) {
+                w.write_lines(bytes)?;
+            }
+        }
+        if let Ok(mut p) = pool.lock() {
+            if p.len() < POOLED_BUFFERS && job.block.data.capacity() <= POOLED_MAX_BYTES {
+                p.push(job.block.data);
+            }
+        }
+    }
+    Ok(writers)
 }
 
 /// Input files that do not exist, for a friendly error before any work starts.

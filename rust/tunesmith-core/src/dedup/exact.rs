@@ -83,10 +83,22 @@ fn plain_word(bytes: &[u8], i: usize, run: usize) -> bool {
 /// characters (the general function walks the text several times, char by
 /// char). Same output for every input; the property test below checks it.
 pub fn normalize_fast(text: &str) -> Cow<'_, str> {
-    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    let mut out = String::new();
+    if normalize_into(text, &mut out) {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// [`normalize_fast`] into a caller's buffer, so a loop over many records
+/// allocates nothing: the normalised text is `text` itself when this returns
+/// `false` (already normal, `out` untouched beyond clearing), else `out`.
+pub fn normalize_into(text: &str, out: &mut String) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    out.clear();
     let bytes = text.as_bytes();
     let n = bytes.len();
-    let mut out = String::new();
     let mut flushed = false;
     let mut pending = false;
     let mut run = 0usize;
@@ -110,6 +122,9 @@ pub fn normalize_fast(text: &str) -> Cow<'_, str> {
             i += len;
             continue;
         }
+        if !flushed {
+            out.reserve(n);
+        }
         if run < i {
             if pending {
                 out.push(' ');
@@ -132,22 +147,202 @@ pub fn normalize_fast(text: &str) -> Cow<'_, str> {
         }
         run = i;
     }
-    let result: Cow<'_, str> = if !flushed {
-        Cow::Borrowed(text)
-    } else {
-        if run < n {
+    if flushed && run < n {
+        if pending {
+            out.push(' ');
+        }
+        out.push_str(&text[run..]);
+    }
+    let result: &str = if flushed { out } else { text };
+    if !is_nfc(result) {
+        let composed: String = result.nfc().collect();
+        *out = composed;
+        return true;
+    }
+    flushed
+}
+
+/// NFC quick check that looks only at the characters that can matter.
+///
+/// Every code point below U+0300 (UTF-8 lead byte < 0xCC) is
+/// `NFC_Quick_Check=Yes` with combining class 0, so the check runs on the
+/// others only. Leaving out those class-0 characters can turn a "yes" into a
+/// "maybe" (two marks that a base letter separated now look misordered),
+/// never the reverse, so a "yes" here is a true "yes"; anything else is put
+/// through full NFC, which is exact.
+fn is_nfc(text: &str) -> bool {
+    use unicode_normalization::{is_nfc_quick, IsNormalized};
+    const BLOCK: usize = 64;
+    // Blocks without a lead byte >= 0xCC are skipped with a vectorised max.
+    let candidates = text
+        .as_bytes()
+        .chunks(BLOCK)
+        .enumerate()
+        .filter(|(_, block)| block.iter().copied().max().unwrap_or(0) >= 0xCC)
+        .flat_map(|(k, block)| {
+            block
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b >= 0xCC)
+                .map(move |(j, _)| k * BLOCK + j)
+        })
+        .filter_map(|i| text[i..].chars().next());
+    is_nfc_quick(candidates) == IsNormalized::Yes
+}
+
+/// Whether `b` is a printable ASCII byte other than space that is copied as
+/// is from inside a JSON string literal (not `"` or `\\`).
+#[inline(always)]
+fn plain_json_byte(b: u8) -> bool {
+    (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\'
+}
+
+/// Decode and normalise a JSON string literal in one pass.
+///
+/// `line[start]` is the opening quote. Writes what
+/// [`crate::text::normalize`] makes of the decoded string into `out`
+/// (cleared first) and returns the index past the closing quote and whether
+/// the literal had escapes; `None` for an invalid literal (raw control
+/// character, bad escape, unterminated) and for surrogate escapes, which the
+/// caller leaves to a general JSON parser. Whitespace escapes (`\\n`, `\\t`,
+/// `\\r`, `\\f`) fold into the whitespace runs directly, so escaped text is
+/// never materialised before normalising it.
+pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Option<(usize, bool)> {
+    use unicode_normalization::UnicodeNormalization;
+    let b = line.as_bytes();
+    let n = b.len();
+    out.clear();
+    let mut i = start + 1;
+    let mut run = i;
+    let mut pending = false;
+    let mut escaped = false;
+    loop {
+        if i + 8 <= n && plain_json_word(b, i, run) {
+            i += 8;
+            continue;
+        }
+        let c = *b.get(i)?;
+        if plain_json_byte(c) {
+            i += 1;
+            continue;
+        }
+        if c == b' ' && i > run && i + 1 < n && plain_json_byte(b[i + 1]) {
+            i += 2;
+            continue;
+        }
+        if c >= 0x80 {
+            let ch = line[i..].chars().next()?;
+            if !is_py_space_or_control(ch) {
+                i += ch.len_utf8();
+                continue;
+            }
+        }
+        if run < i {
             if pending {
                 out.push(' ');
+                pending = false;
             }
-            out.push_str(&text[run..]);
+            out.push_str(&line[run..i]);
         }
-        Cow::Owned(out)
-    };
-    // Every code point below U+0300 (lead byte < 0xCC) is NFC_Quick_Check=Yes.
-    if result.bytes().any(|b| b >= 0xCC) && is_nfc_quick(result.chars()) != IsNormalized::Yes {
-        return Cow::Owned(result.nfc().collect());
+        // A stretch of whitespace, removed controls and escapes.
+        let mut saw_space = false;
+        loop {
+            let c = *b.get(i)?;
+            let kept: char = match c {
+                b'"' => {
+                    if !is_nfc(out) {
+                        let composed: String = out.nfc().collect();
+                        *out = composed;
+                    }
+                    return Some((i + 1, escaped));
+                }
+                b' ' => {
+                    saw_space = true;
+                    i += 1;
+                    continue;
+                }
+                b'\\' => {
+                    escaped = true;
+                    match *b.get(i + 1)? {
+                        b'n' | b't' | b'r' | b'f' => {
+                            saw_space = true;
+                            i += 2;
+                            continue;
+                        }
+                        b'b' => {
+                            i += 2;
+                            continue;
+                        }
+                        e @ (b'"' | b'\\' | b'/') => {
+                            i += 2;
+                            char::from(e)
+                        }
+                        b'u' => {
+                            let mut cp = 0u32;
+                            for &h in b.get(i + 2..i + 6)? {
+                                cp = cp * 16 + char::from(h).to_digit(16)?;
+                            }
+                            let ch = char::from_u32(cp)?;
+                            i += 6;
+                            if crate::text::normalize::is_py_space(ch) {
+                                saw_space = true;
+                                continue;
+                            }
+                            if crate::text::normalize::is_removed_control(ch) {
+                                continue;
+                            }
+                            ch
+                        }
+                        _ => return None,
+                    }
+                }
+                c if c < 0x20 => return None,
+                0x7f => {
+                    // DEL, a removed control.
+                    i += 1;
+                    continue;
+                }
+                c if c >= 0x80 => {
+                    let ch = line[i..].chars().next()?;
+                    if !is_py_space_or_control(ch) {
+                        break;
+                    }
+                    saw_space |= crate::text::normalize::is_py_space(ch);
+                    i += ch.len_utf8();
+                    continue;
+                }
+                _ => break,
+            };
+            if (saw_space || pending) && !out.is_empty() {
+                out.push(' ');
+            }
+            pending = false;
+            saw_space = false;
+            out.push(kept);
+        }
+        if saw_space && !out.is_empty() {
+            pending = true;
+        }
+        run = i;
     }
-    result
+}
+
+#[inline]
+fn is_py_space_or_control(c: char) -> bool {
+    crate::text::normalize::is_py_space(c) || crate::text::normalize::is_removed_control(c)
+}
+
+/// [`plain_word`] for the inside of a JSON string literal: also no `"` or `\\`.
+#[inline(always)]
+fn plain_json_word(bytes: &[u8], i: usize, run: usize) -> bool {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[i..i + 8]);
+    let w = u64::from_le_bytes(word);
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    if zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0 {
+        return false;
+    }
+    plain_word(bytes, i, run)
 }
 
 /// The keys are already uniform hashes: use their low 64 bits as the table hash.
@@ -245,6 +440,51 @@ mod tests {
             let general = crate::text::normalize(&s).into_owned();
             prop_assert_eq!(fast, general);
         }
+
+        #[test]
+        fn json_string_normalizes_like_decode_then_normalize(
+            s in "[ a-c.\t\n\r\x00-\x1f\x7f\u{85}\u{a0}\u{e9}\u{301}\u{316}\u{2028}\u{3000}\u{1f600}\"\\\\/]{0,40}|[ a-z.]{0,120}|([a-z ]{30,40}[\n\t\u{1}\"]){0,4}",
+            ascii_escapes in proptest::bool::ANY,
+        ) {
+            let mut lit = serde_json::to_string(&s).unwrap();
+            if ascii_escapes {
+                lit = s.chars().map(|c| match c {
+                    '\u{e9}' | '\u{a0}' | '\u{2028}' | '\u{85}' => format!("\\u{:04x}", c as u32),
+                    c => {
+                        let j = serde_json::to_string(&c.to_string()).unwrap();
+                        j[1..j.len() - 1].to_string()
+                    }
+                }).collect::<String>();
+                lit = format!("\"{lit}\"");
+            }
+            let line = format!("x{lit}y");
+            let mut out = String::from("dirty");
+            let got = normalize_json_string(&line, 1, &mut out);
+            prop_assert_eq!(got.map(|(end, _)| end), Some(line.len() - 1));
+            let want = crate::text::normalize(&s);
+            prop_assert_eq!(out.as_str(), want.as_ref());
+        }
+
+        #[test]
+        fn normalize_into_reuses_a_dirty_buffer(a in "[ a\t\u{e9}\u{301}]{0,30}", b in "[ ab\n\u{1}]{0,30}") {
+            let mut buf = String::new();
+            for s in [&a, &b, &a] {
+                let changed = normalize_into(s, &mut buf);
+                let got = if changed { buf.as_str() } else { s.as_str() };
+                let want = crate::text::normalize(s);
+                prop_assert_eq!(got, want.as_ref());
+            }
+        }
+    }
+
+    #[test]
+    fn json_string_rejects_what_json_does() {
+        let mut out = String::new();
+        for bad in ["\"a\u{1}b\"", "\"a\\x\"", "\"open", "\"\\ud800\"", "\"a\\u12\""] {
+            assert_eq!(normalize_json_string(bad, 0, &mut out), None, "{bad:?}");
+        }
+        assert_eq!(normalize_json_string("\"  a \\n\\u0001 b\\\" \"", 0, &mut out), Some((19, true)));
+        assert_eq!(out, "a b\"");
     }
 
     #[test]

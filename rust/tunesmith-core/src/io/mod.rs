@@ -13,8 +13,8 @@ use std::path::Path;
 
 use thiserror::Error;
 
-pub use reader::{open_lines, LineReader, RawLine};
-pub use record::{parse_record, splice, Field, FieldRole, ParsedRecord, RecordShape, TextFields};
+pub use reader::{open_lines, LineBlock, LineReader, RawLine};
+pub use record::{locate_normalized_text, locate_text, parse_record, splice, unescape_into, TextLiteral, Field, FieldRole, ParsedRecord, RecordShape, TextFields};
 pub use writer::AtomicWriter;
 
 /// Failures of a clean run that stop it (a bad *record* never does: it is rejected).

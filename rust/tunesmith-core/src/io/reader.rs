@@ -1,7 +1,8 @@
 //! Line reader over plain, gzip and zstd files that never loses a line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -21,14 +22,75 @@ pub struct RawLine {
     pub error: Option<String>,
 }
 
-/// Yields every line of a byte stream in order, in chunks of roughly `chunk_bytes`.
+/// Whole lines read in one go: one buffer and the range of every line in it.
+///
+/// Lines stay where `read` put them: no per-line allocation, and a kept line
+/// can be written back as a slice of `data` (runs of adjacent kept lines as one
+/// slice, see [`LineBlock::with_newline`]).
+#[derive(Debug, Default)]
+pub struct LineBlock {
+    pub data: Vec<u8>,
+    /// Content of each line (no `\n` / `\r\n`) as a range of `data`.
+    pub lines: Vec<Range<usize>>,
+    /// 1-based number of the first line.
+    pub first_line: u64,
+    /// Set when the stream broke in the last line of the block (see [`RawLine::error`]).
+    pub error: Option<String>,
+}
+
+impl LineBlock {
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Bytes of line `i` (0-based within the block).
+    #[inline]
+    pub fn line(&self, i: usize) -> &[u8] {
+        &self.data[self.lines[i].clone()]
+    }
+
+    /// 1-based file line number of line `i`.
+    #[inline]
+    pub fn number(&self, i: usize) -> u64 {
+        self.first_line + i as u64
+    }
+
+    /// The stream error attached to line `i` (only ever the last one).
+    pub fn error_at(&self, i: usize) -> Option<&str> {
+        if i + 1 == self.lines.len() {
+            self.error.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// Line `i` followed by exactly one `\n` in `data`, when it is stored so
+    /// (not for `\r\n` endings or an unterminated last line): what the writer
+    /// emits for a kept line, ready to copy without assembling it.
+    #[inline]
+    pub fn with_newline(&self, i: usize) -> Option<Range<usize>> {
+        let r = &self.lines[i];
+        (self.data.get(r.end) == Some(&b'\n')).then(|| r.start..r.end + 1)
+    }
+}
+
+/// Yields every line of a byte stream in order, one line or one block at a time.
 pub struct LineReader {
-    inner: Box<dyn BufRead + Send>,
+    inner: Box<dyn Read + Send>,
     next_line: u64,
+    /// Start of a line whose end has not been read yet.
+    carry: Vec<u8>,
     done: bool,
+    /// Block being handed out by [`LineReader::next_line`], and the next index in it.
+    current: Option<(LineBlock, usize)>,
 }
 
 fn sniff(path: &Path, reader: &mut BufReader<File>) -> Result<Compression, CleanError> {
+    use std::io::BufRead;
     let by_name = Compression::from_path(path);
     if by_name != Compression::None {
         return Ok(by_name);
@@ -45,27 +107,31 @@ fn sniff(path: &Path, reader: &mut BufReader<File>) -> Result<Compression, Clean
 pub fn open_lines(path: &Path) -> Result<LineReader, CleanError> {
     let file = File::open(path).map_err(|e| CleanError::io(path, &e))?;
     let mut raw = BufReader::with_capacity(READ_BUFFER, file);
-    let inner: Box<dyn BufRead + Send> = match sniff(path, &mut raw)? {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            MultiGzDecoder::new(raw),
-        )),
+    let inner: Box<dyn Read + Send> = match sniff(path, &mut raw)? {
+        Compression::None => {
+            // Plain files are read straight into the blocks, not through a
+            // buffer: what the sniff buffered first, then the file itself.
+            let head = std::io::Cursor::new(raw.buffer().to_vec());
+            Box::new(head.chain(raw.into_inner()))
+        }
+        Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
         Compression::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(raw)
                 .map_err(|e| CleanError::io(path, &e))?;
-            Box::new(BufReader::with_capacity(READ_BUFFER, decoder))
+            Box::new(decoder)
         }
     };
     Ok(LineReader::new(inner))
 }
 
 impl LineReader {
-    pub fn new(inner: Box<dyn BufRead + Send>) -> Self {
+    pub fn new(inner: Box<dyn Read + Send>) -> Self {
         Self {
             inner,
             next_line: 1,
+            carry: Vec::new(),
             done: false,
+            current: None,
         }
     }
 
@@ -74,41 +140,111 @@ impl LineReader {
         Self::new(Box::new(std::io::Cursor::new(bytes)))
     }
 
-    /// The next line, or `None` at the end of the stream.
-    pub fn next_line(&mut self) -> Option<RawLine> {
+    /// The next block of whole lines, about `target_bytes` long (longer when
+    /// one line is), or `None` at the end of the stream.
+    ///
+    /// Memory is bounded by `target_bytes` plus the longest line.
+    pub fn next_block(&mut self, target_bytes: usize) -> Option<LineBlock> {
+        self.next_block_in(target_bytes, Vec::new())
+    }
+
+    /// [`LineReader::next_block`] reading into `buffer` (a block's `data`
+    /// handed back once used), so a long run reuses a few buffers instead of
+    /// faulting in fresh pages for every block.
+    pub fn next_block_in(&mut self, target_bytes: usize, mut buffer: Vec<u8>) -> Option<LineBlock> {
+        if let Some((block, at)) = self.current.take() {
+            // Hand out what `next_line` has not, so both APIs can be mixed.
+            if at < block.len() {
+                return Some(LineBlock {
+                    lines: block.lines[at..].to_vec(),
+                    first_line: block.number(at),
+                    ..block
+                });
+            }
+        }
         if self.done {
             return None;
         }
-        let mut bytes = Vec::new();
-        let line = self.next_line;
-        match self.inner.read_until(b'\n', &mut bytes) {
-            Ok(0) => {
-                self.done = true;
-                None
+        let target = target_bytes.max(1);
+        buffer.clear();
+        buffer.extend_from_slice(&self.carry);
+        self.carry.clear();
+        let mut data = buffer;
+        data.reserve(target.saturating_sub(data.len()));
+        // Bytes before `scanned` hold no newline.
+        let mut scanned = 0usize;
+        let mut error = None;
+        let mut eof = false;
+        loop {
+            let has_newline = memchr::memrchr(b'\n', &data[scanned..]).is_some();
+            if has_newline && data.len() >= target {
+                break;
             }
-            Ok(_) => {
-                if bytes.last() == Some(&b'\n') {
-                    bytes.pop();
-                    if bytes.last() == Some(&b'\r') {
-                        bytes.pop();
-                    }
+            if !has_newline {
+                scanned = data.len();
+            }
+            // Grow geometrically while one line is longer than the block.
+            let want = target.saturating_sub(data.len()).max(data.len()).max(64 << 10);
+            match (&mut self.inner).take(want as u64).read_to_end(&mut data) {
+                Ok(n) if n < want => {
+                    eof = true;
+                    break;
                 }
-                self.next_line += 1;
-                Some(RawLine {
-                    line,
-                    bytes,
-                    error: None,
-                })
+                Ok(_) => {}
+                Err(err) => {
+                    error = Some(format!("read error, rest of file unreadable: {err}"));
+                    eof = true;
+                    break;
+                }
             }
-            Err(err) => {
-                self.done = true;
-                self.next_line += 1;
-                Some(RawLine {
-                    line,
-                    bytes,
-                    error: Some(format!("read error, rest of file unreadable: {err}")),
-                })
+        }
+        if eof {
+            self.done = true;
+        } else if let Some(last) = memchr::memrchr(b'\n', &data) {
+            self.carry.extend_from_slice(&data[last + 1..]);
+            data.truncate(last + 1);
+        }
+        let mut lines = Vec::with_capacity(data.len() / 256 + 1);
+        let mut start = 0usize;
+        for nl in memchr::memchr_iter(b'\n', &data) {
+            let end = if nl > start && data[nl - 1] == b'\r' { nl - 1 } else { nl };
+            lines.push(start..end);
+            start = nl + 1;
+        }
+        if start < data.len() || (error.is_some() && start == data.len()) {
+            // An unterminated last line (kept byte for byte, as `read_until` gives
+            // it), or the possibly empty line the stream broke in.
+            lines.push(start..data.len());
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        let first_line = self.next_line;
+        self.next_line += lines.len() as u64;
+        Some(LineBlock {
+            data,
+            lines,
+            first_line,
+            error,
+        })
+    }
+
+    /// The next line, or `None` at the end of the stream.
+    pub fn next_line(&mut self) -> Option<RawLine> {
+        loop {
+            if let Some((block, at)) = self.current.as_mut() {
+                if *at < block.len() {
+                    let i = *at;
+                    *at += 1;
+                    return Some(RawLine {
+                        line: block.number(i),
+                        bytes: block.line(i).to_vec(),
+                        error: block.error_at(i).map(str::to_string),
+                    });
+                }
             }
+            let block = self.next_block(READ_BUFFER)?;
+            self.current = Some((block, 0));
         }
     }
 
@@ -170,5 +306,85 @@ mod tests {
             n += c.len();
         }
         assert_eq!(n, 1000);
+    }
+
+    /// A stream that yields `data` in pieces of `step` bytes, then fails.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+        fail: bool,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.data.len() {
+                return if self.fail {
+                    Err(std::io::Error::other("corrupt"))
+                } else {
+                    Ok(0)
+                };
+            }
+            let n = self.step.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn blocks(data: &[u8], step: usize, target: usize, fail: bool) -> Vec<(u64, Vec<u8>, Option<String>)> {
+        let mut r = LineReader::new(Box::new(Trickle {
+            data: data.to_vec(),
+            at: 0,
+            step,
+            fail,
+        }));
+        let mut out = Vec::new();
+        while let Some(b) = r.next_block(target) {
+            assert!(!b.is_empty());
+            for i in 0..b.len() {
+                out.push((b.number(i), b.line(i).to_vec(), b.error_at(i).map(str::to_string)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_match_lines_for_any_split() {
+        let data = b"{\"a\": 1}\r\n\nxx\nlonger line here\nend".to_vec();
+        let want: Vec<(u64, Vec<u8>, Option<String>)> = LineReader::from_bytes(data.clone())
+            .read_all()
+            .into_iter()
+            .map(|l| (l.line, l.bytes, l.error))
+            .collect();
+        assert_eq!(want.len(), 5);
+        for step in [1, 3, 7, 64] {
+            for target in [1, 2, 5, 16, 1000] {
+                assert_eq!(blocks(&data, step, target, false), want, "step {step} target {target}");
+            }
+        }
+    }
+
+    #[test]
+    fn broken_stream_ends_in_one_error_line() {
+        let got = blocks(b"a\nb\npart", 2, 3, true);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], (2, b"b".to_vec(), None));
+        assert_eq!(got[2].1, b"part");
+        assert!(got[2].2.as_deref().unwrap().contains("corrupt"));
+        let got = blocks(b"a\n", 1, 1, true);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].1, b"");
+        assert!(got[1].2.is_some());
+    }
+
+    #[test]
+    fn kept_line_slices_include_only_a_bare_newline() {
+        let mut r = LineReader::from_bytes(b"a\nb\r\nc".to_vec());
+        let b = r.next_block(1 << 20).unwrap();
+        assert_eq!(b.with_newline(0).map(|r| &b.data[r]), Some(&b"a\n"[..]));
+        assert_eq!(b.with_newline(1), None);
+        assert_eq!(b.with_newline(2), None);
+        assert_eq!(b.line(1), b"b");
     }
 }

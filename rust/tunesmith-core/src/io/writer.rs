@@ -69,6 +69,19 @@ impl AtomicWriter {
         result.map_err(|e| self.err(&e))
     }
 
+    /// Append bytes that already end in a newline (whole lines, e.g. a run
+    /// of kept lines copied from the input block in one piece).
+    pub fn write_lines(&mut self, lines: &[u8]) -> Result<(), CleanError> {
+        let result = match self.sink.as_mut() {
+            Some(Sink::Plain(w)) => w.write_all(lines),
+            Some(Sink::Gzip(w)) => w.write_all(lines),
+            Some(Sink::Zstd(w)) => w.write_all(lines),
+            None => Ok(()),
+        };
+        self.bytes += lines.len() as u64;
+        result.map_err(|e| self.err(&e))
+    }
+
     /// Uncompressed bytes written so far.
     pub fn bytes_written(&self) -> u64 {
         self.bytes
