@@ -49,9 +49,9 @@ use crate::io::{
     RecordShape, TextFields,
 };
 use crate::pii::{self, PiiCounts, PiiKind, RedactMode};
-use crate::quality::gopher::{quality_stats_with_words, quality_verdict_of, GopherQualityConfig};
+use crate::quality::gopher::GopherQualityConfig;
 use crate::quality::length::{length_verdict, seed_length_ok, LengthLimits, SeedLengthConfig};
-use crate::quality::repetition::{repetition_stats_with_words, repetition_verdict, RepetitionThresholds};
+use crate::quality::repetition::RepetitionThresholds;
 use crate::quality::validator::{seed_quality_ok, validate_fields};
 
 /// Near-duplicate detection settings.
@@ -397,20 +397,14 @@ impl Pipeline {
                     return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
                 }
             }
-            if cfg.gopher_quality.is_some() || cfg.gopher_repetition.is_some() {
-                // Both Gopher filters read the same word tokens: tokenize once.
-                let tokens = crate::text::words(raw);
-                if let Some(q) = &cfg.gopher_quality {
-                    let stats = quality_stats_with_words(raw, &tokens, &q.stop_words);
-                    if let Some(reason) = quality_verdict_of(&stats, q) {
-                        return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
-                    }
-                }
-                if let Some(t) = &cfg.gopher_repetition {
-                    if let Some(reason) = repetition_verdict(&repetition_stats_with_words(raw, &tokens), t) {
-                        return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
-                    }
-                }
+            // Quality first, then repetition, on one tokenization; the repetition checks stop at the first
+            // that fails (the same reasons as computing every statistic).
+            if let Some(reason) = crate::quality::gopher_quality_then_repetition(
+                raw,
+                cfg.gopher_quality.as_ref(),
+                cfg.gopher_repetition.as_ref(),
+            ) {
+                return Analysis::stop(Verdict::Remove(Cow::Borrowed(reason)));
             }
         } else {
             let (mut instruction, mut input, mut output) = ("", "", "");
