@@ -128,10 +128,14 @@ def main() -> None:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
         for n in sorted(args.workers):
             while len(procs) - 1 < n:
-                procs.append(subprocess.Popen([exe, "start", f"--address={address}", "--num-cpus=1", *common],
+                # One node at a time, each on its own ports (raylets on one host otherwise share default ports).
+                ports = [f"{flag}={free_port()}" for flag in ("--node-manager-port", "--object-manager-port",
+                         "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+                         "--runtime-env-agent-port")]
+                procs.append(subprocess.Popen([exe, "start", f"--address={address}", "--num-cpus=1", *common, *ports],
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            while ray.cluster_resources().get("CPU", 0) < n:
-                time.sleep(0.5)
+                while ray.cluster_resources().get("CPU", 0) < len(procs) - 1:
+                    time.sleep(0.5)
             sampler = RssSampler([p.pid for p in procs])
             sampler.start()
             times = []

@@ -287,14 +287,24 @@ def test_cluster_of_head_and_two_workers_matches_local(corpus_files, tmp_path, m
                                *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         _wait_for(address)
-        for _ in range(2):
-            procs.append(subprocess.Popen([exe, "start", f"--address={address}", "--num-cpus=1", *common],
+        # Drivers are fresh processes (the CLI): Ray reads the token settings once per process.
+        wait = ("import ray, sys, time\n"
+                "for attempt in range(60):\n"
+                "    try:\n"
+                f"        ray.init(address={address!r}, log_to_driver=False)\n"
+                "        break\n"
+                "    except ConnectionError:\n"
+                "        time.sleep(2)\n"
+                "while ray.cluster_resources().get('CPU', 0) < int(sys.argv[1]): time.sleep(0.5)")
+        # Workers join once the head answers a driver (joining earlier can fail while the head starts up).
+        subprocess.run([sys.executable, "-c", wait, "0"], check=True, timeout=180, capture_output=True)
+        for n in (1, 2):
+            # One node at a time, each on its own ports: two raylets starting together on one host can both pick
+            # a default port and one aborts with "bind: Address already in use".
+            procs.append(subprocess.Popen([exe, "start", f"--address={address}", "--num-cpus=1", *common, *_node_ports()],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        # The driver is a fresh process (the CLI): Ray reads the token settings once per process.
+            subprocess.run([sys.executable, "-c", wait, str(n)], check=True, timeout=180, capture_output=True)
         driver = [sys.executable, "-c", "from tunesmith.cli import main; raise SystemExit(main())"]
-        wait = (f"import ray, time; ray.init(address={address!r}, log_to_driver=False)\n"
-                "while ray.cluster_resources().get('CPU', 0) < 2: time.sleep(0.5)")
-        subprocess.run([sys.executable, "-c", wait], check=True, timeout=180, capture_output=True)
         (tmp_path / "cfg.yaml").write_text("gopher_quality:\n  enabled: false\n")
         run = subprocess.run(
             [*driver, "clean", *map(str, corpus_files), "-o", str(tmp_path / "out"), "--removed", str(tmp_path / "removed"),
@@ -314,6 +324,12 @@ def test_cluster_of_head_and_two_workers_matches_local(corpus_files, tmp_path, m
         assert _concat(tmp_path / "removed") == (tmp_path / "local.removed.jsonl").read_bytes()
     finally:
         _stop(procs, port)
+
+
+def _node_ports() -> list[str]:
+    flags = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port")
+    return [f"{flag}={_free_port()}" for flag in flags]
 
 
 def _wait_for(address: str, timeout: float = 120.0) -> None:
