@@ -457,7 +457,7 @@ def _resolve(group, config: dict[str, Any]):
     return _decision_table(ids[removed], np.full(int(removed.sum()), _K_NEAR), dup[removed].astype(np.uint64))
 
 
-def _write_rows_from_records(batch, pii_width: int):
+def _write_rows_from_records(batch):
     """Per-record results the writer needs: anything but "passed, unchanged, no PII"."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -761,9 +761,7 @@ def run_ray(
         chunks = _plan_chunks(paths, chunk_bytes)
         names = [str(p) for p in paths]
         shuffle: dict[str, int] = {}
-        result_report, shards, rounds = _execute(
-            rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shuffle
-        )
+        result_report, rounds = _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shuffle)
         shards = dirs["kept"].commit()
         dirs["removed"].commit()
         dirs["rejected"].commit()
@@ -787,7 +785,7 @@ def _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shu
         for d in dirs.values():
             if d.tmp is not None:
                 (d.tmp / "part-00000.jsonl").write_bytes(b"")
-        return empty, [], 0
+        return empty, 0
     pii_width = len(pii_kinds)
     records = (
         rd.from_items(chunks, override_num_blocks=len(chunks))
@@ -896,7 +894,7 @@ def _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shu
         )
     )
     kw = {"pii_width": pii_width}
-    to_write = records.map_batches(_write_rows_from_records, batch_format="pyarrow", batch_size=None, fn_kwargs=kw)
+    to_write = records.map_batches(_write_rows_from_records, batch_format="pyarrow", batch_size=None)
     for d in decisions:
         to_write = to_write.union(
             d.map_batches(_write_rows_from_decisions, batch_format="pyarrow", batch_size=None, fn_kwargs=kw)
@@ -946,4 +944,4 @@ def _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shu
         state_bytes=sum(shuffle.values()),
         rejections=[{"file": where(r)[0], "line": where(r)[1], "error": e} for r, e in rejections[:_REJECTION_SAMPLES]],
     )
-    return out, [], rounds
+    return out, rounds
