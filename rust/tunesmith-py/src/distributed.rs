@@ -37,15 +37,11 @@ use tunesmith_core::io::{
 };
 use tunesmith_core::pii::{self, PiiCounts, PiiKind, RedactMode};
 use tunesmith_core::pipeline::{NearDedupConfig, PiiAction, PiiConfig, PipelineConfig};
-use tunesmith_core::quality::gopher::{
-    quality_stats_with_words, quality_verdict_of, GopherQualityConfig,
-};
+use tunesmith_core::quality::gopher::GopherQualityConfig;
 use tunesmith_core::quality::length::{
     length_verdict, seed_length_ok, LengthLimits, SeedLengthConfig,
 };
-use tunesmith_core::quality::repetition::{
-    repetition_stats_with_words, repetition_verdict, RepetitionThresholds,
-};
+use tunesmith_core::quality::repetition::RepetitionThresholds;
 use tunesmith_core::quality::validator::{
     seed_quality_ok, validate_fields, EMPTY_INSTRUCTION, EMPTY_OUTPUT, OUTPUT_REPETITION,
     OUTPUT_TOO_SHORT,
@@ -380,21 +376,13 @@ impl Stage {
                     return removed(reason);
                 }
             }
-            if cfg.gopher_quality.is_some() || cfg.gopher_repetition.is_some() {
-                let tokens = tunesmith_core::text::words(raw_text);
-                if let Some(q) = &cfg.gopher_quality {
-                    let stats = quality_stats_with_words(raw_text, &tokens, &q.stop_words);
-                    if let Some(reason) = quality_verdict_of(&stats, q) {
-                        return removed(reason);
-                    }
-                }
-                if let Some(t) = &cfg.gopher_repetition {
-                    if let Some(reason) =
-                        repetition_verdict(&repetition_stats_with_words(raw_text, &tokens), t)
-                    {
-                        return removed(reason);
-                    }
-                }
+            // Quality first, then repetition, on one tokenization (as the local pass does).
+            if let Some(reason) = tunesmith_core::quality::gopher_quality_then_repetition(
+                raw_text,
+                cfg.gopher_quality.as_ref(),
+                cfg.gopher_repetition.as_ref(),
+            ) {
+                return removed(reason);
             }
         } else {
             let (mut instruction, mut input, mut output) = ("", "", "");
