@@ -26,7 +26,7 @@ use tunesmith_core::CoreError;
 use crate::errors::to_pyerr;
 use crate::gil::detached;
 
-fn class_error(py: Python<'_>, class: &str, message: String) -> PyErr {
+pub(crate) fn class_error(py: Python<'_>, class: &str, message: String) -> PyErr {
     match py
         .import("tunesmith.errors")
         .and_then(|m| m.getattr(class))
@@ -37,7 +37,7 @@ fn class_error(py: Python<'_>, class: &str, message: String) -> PyErr {
     }
 }
 
-fn clean_err(py: Python<'_>, err: CleanError) -> PyErr {
+pub(crate) fn clean_err(py: Python<'_>, err: CleanError) -> PyErr {
     match err {
         CleanError::Io { .. } => PyOSError::new_err(err.to_string()),
         CleanError::Input { .. } => class_error(py, "InputError", err.to_string()),
@@ -45,7 +45,7 @@ fn clean_err(py: Python<'_>, err: CleanError) -> PyErr {
     }
 }
 
-fn config_err(py: Python<'_>, key: &str, message: String) -> PyErr {
+pub(crate) fn config_err(py: Python<'_>, key: &str, message: String) -> PyErr {
     clean_err(py, CleanError::config(key, message))
 }
 
@@ -77,7 +77,7 @@ impl<'py> Flat<'py> {
     }
 }
 
-fn parse_kinds(py: Python<'_>, names: Option<Vec<String>>) -> PyResult<Option<Vec<PiiKind>>> {
+pub(crate) fn parse_kinds(py: Python<'_>, names: Option<Vec<String>>) -> PyResult<Option<Vec<PiiKind>>> {
     names
         .map(|names| {
             names
@@ -91,7 +91,7 @@ fn parse_kinds(py: Python<'_>, names: Option<Vec<String>>) -> PyResult<Option<Ve
         .transpose()
 }
 
-fn shingling(py: Python<'_>, unit: &str, n: usize) -> PyResult<Shingling> {
+pub(crate) fn shingling(py: Python<'_>, unit: &str, n: usize) -> PyResult<Shingling> {
     match unit {
         "word" => Ok(Shingling::Words(n)),
         "char" => Ok(Shingling::Chars(n)),
@@ -99,7 +99,7 @@ fn shingling(py: Python<'_>, unit: &str, n: usize) -> PyResult<Shingling> {
     }
 }
 
-fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<PipelineConfig> {
+pub(crate) fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<PipelineConfig> {
     let f = Flat { dict: dict.copy()? };
     let d = PipelineConfig::default();
     let g = GopherQualityConfig::default();

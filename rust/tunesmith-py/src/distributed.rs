@@ -25,241 +25,29 @@ use numpy::{
     IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyKeyError, PyOSError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use rayon::prelude::*;
 use tunesmith_core::dedup::exact::normalize_fast;
-use tunesmith_core::dedup::{content_hash, LshIndex, LshParams, MinHasher, Shingling};
+use tunesmith_core::dedup::{content_hash, LshIndex, LshParams, MinHasher};
 use tunesmith_core::io::{
     open_lines, parse_record, splice, CleanError, FieldRole, LineReader, RawLine, RecordShape,
-    TextFields,
 };
-use tunesmith_core::pii::{self, PiiCounts, PiiKind, RedactMode};
-use tunesmith_core::pipeline::{NearDedupConfig, PiiAction, PiiConfig, PipelineConfig};
-use tunesmith_core::quality::gopher::GopherQualityConfig;
-use tunesmith_core::quality::length::{
-    length_verdict, seed_length_ok, LengthLimits, SeedLengthConfig,
-};
-use tunesmith_core::quality::repetition::RepetitionThresholds;
+use tunesmith_core::pii::{self, PiiCounts, PiiKind};
+use tunesmith_core::pipeline::{PiiAction, PipelineConfig};
+use tunesmith_core::quality::length::{length_verdict, seed_length_ok};
 use tunesmith_core::quality::validator::{
     seed_quality_ok, validate_fields, EMPTY_INSTRUCTION, EMPTY_OUTPUT, OUTPUT_REPETITION,
     OUTPUT_TOO_SHORT,
 };
 
+use crate::clean::{class_error, clean_err, config_err, pipeline_config};
 use crate::gil::detached;
 
 /// Record status codes shared with the Python side.
 const PASS: u8 = 0;
 const REMOVED: u8 = 1;
 const REJECTED: u8 = 2;
-
-fn class_error(py: Python<'_>, class: &str, message: String) -> PyErr {
-    match py
-        .import("tunesmith.errors")
-        .and_then(|m| m.getattr(class))
-        .and_then(|c| c.call1((message.clone(),)))
-    {
-        Ok(instance) => PyErr::from_value(instance),
-        Err(e) => e,
-    }
-}
-
-fn clean_err(py: Python<'_>, err: CleanError) -> PyErr {
-    match err {
-        CleanError::Io { .. } => PyOSError::new_err(err.to_string()),
-        CleanError::Input { .. } => class_error(py, "InputError", err.to_string()),
-        CleanError::Config { .. } => class_error(py, "ConfigError", err.to_string()),
-    }
-}
-
-fn config_err(py: Python<'_>, key: &str, message: String) -> PyErr {
-    clean_err(py, CleanError::config(key, message))
-}
-
-/// A typed view of the flat config dict (`CleanConfig.to_core()`); every key is consumed exactly once.
-struct Flat<'py> {
-    dict: Bound<'py, PyDict>,
-}
-
-impl<'py> Flat<'py> {
-    fn get<T: pyo3::conversion::FromPyObjectOwned<'py>>(&self, key: &str) -> PyResult<Option<T>> {
-        match self.dict.get_item(key)? {
-            None => Ok(None),
-            Some(v) if v.is_none() => {
-                self.dict.del_item(key)?;
-                Ok(None)
-            }
-            Some(v) => {
-                let out = v.extract::<T>().map_err(|e| {
-                    config_err(self.dict.py(), key, format!("{}", Into::<PyErr>::into(e)))
-                })?;
-                self.dict.del_item(key)?;
-                Ok(Some(out))
-            }
-        }
-    }
-
-    fn or<T: pyo3::conversion::FromPyObjectOwned<'py>>(
-        &self,
-        key: &str,
-        default: T,
-    ) -> PyResult<T> {
-        Ok(self.get(key)?.unwrap_or(default))
-    }
-}
-
-fn shingling(py: Python<'_>, unit: &str, n: usize) -> PyResult<Shingling> {
-    match unit {
-        "word" => Ok(Shingling::Words(n)),
-        "char" => Ok(Shingling::Chars(n)),
-        other => Err(config_err(
-            py,
-            "near_dedup.unit",
-            format!("must be 'word' or 'char', got {other:?}"),
-        )),
-    }
-}
-
-/// The same flat-dict contract as `CleanPipeline(config)` (keys from `CleanConfig.to_core()`).
-#[allow(clippy::too_many_lines)]
-fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyResult<PipelineConfig> {
-    let f = Flat { dict: dict.copy()? };
-    let d = PipelineConfig::default();
-    let g = GopherQualityConfig::default();
-    let r = RepetitionThresholds::default();
-    let s = SeedLengthConfig::default();
-    let length_on: bool = f.or("length", true)?;
-    let length = LengthLimits {
-        min_chars: f.get("min_chars")?,
-        max_chars: f.get("max_chars")?,
-        min_words: f.get("min_words")?,
-        max_words: f.get("max_words")?,
-    };
-    let seed_length_on: bool = f.or("seed_length", true)?;
-    let seed_length = SeedLengthConfig {
-        min_input_length: f.or("min_input_length", s.min_input_length)?,
-        max_input_length: f.or("max_input_length", s.max_input_length)?,
-        min_output_length: f.or("min_output_length", s.min_output_length)?,
-        max_output_length: f.or("max_output_length", s.max_output_length)?,
-    };
-    let gopher_quality_on: bool = f.or("gopher_quality", true)?;
-    let gopher_quality = GopherQualityConfig {
-        min_doc_words: f.get("gq_min_doc_words")?,
-        max_doc_words: f.get("gq_max_doc_words")?,
-        min_avg_word_length: f.get("gq_min_avg_word_length")?,
-        max_avg_word_length: f.get("gq_max_avg_word_length")?,
-        max_symbol_word_ratio: f.get("gq_max_symbol_word_ratio")?,
-        max_bullet_lines_ratio: f.get("gq_max_bullet_lines_ratio")?,
-        max_ellipsis_lines_ratio: f.get("gq_max_ellipsis_lines_ratio")?,
-        min_alpha_words_ratio: f.get("gq_min_alpha_words_ratio")?,
-        min_stop_words: f.get("gq_min_stop_words")?,
-        stop_words: f.or("gq_stop_words", g.stop_words)?,
-    };
-    let gopher_repetition_on: bool = f.or("gopher_repetition", true)?;
-    let gopher_repetition = RepetitionThresholds {
-        dup_line_frac: f.or("gr_dup_line_frac", r.dup_line_frac)?,
-        dup_para_frac: f.or("gr_dup_para_frac", r.dup_para_frac)?,
-        dup_line_char_frac: f.or("gr_dup_line_char_frac", r.dup_line_char_frac)?,
-        dup_para_char_frac: f.or("gr_dup_para_char_frac", r.dup_para_char_frac)?,
-        top_ngram_char_frac: f.or("gr_top_ngram_char_frac", r.top_ngram_char_frac)?,
-        dup_ngram_char_frac: f.or("gr_dup_ngram_char_frac", r.dup_ngram_char_frac)?,
-    };
-    let near_dedup_on: bool = f.or("near_dedup", true)?;
-    let near_dedup = {
-        let n = NearDedupConfig::default();
-        let unit: String = f.or("nd_unit", "word".to_string())?;
-        let ngram: usize = f.or("nd_ngram", 5)?;
-        let bands: Option<usize> = f.get("nd_bands")?;
-        let rows: Option<usize> = f.get("nd_rows")?;
-        NearDedupConfig {
-            num_perm: f.or("nd_num_perm", n.num_perm)?,
-            shingling: shingling(py, &unit, ngram)?,
-            seed: f.or("nd_seed", n.seed)?,
-            threshold: f.or("nd_threshold", n.threshold)?,
-            bands: match (bands, rows) {
-                (Some(bands), Some(rows)) => Some(LshParams { bands, rows }),
-                (None, None) => None,
-                _ => {
-                    return Err(config_err(
-                        py,
-                        "near_dedup.bands",
-                        "set both bands and rows, or neither".into(),
-                    ))
-                }
-            },
-        }
-    };
-    let pii_on: bool = f.or("pii", true)?;
-    let pii = {
-        let action: String = f.or("pii_action", "redact".to_string())?;
-        let mode: String = f.or("pii_mode", "placeholder".to_string())?;
-        let salt: String = f.or("pii_salt", String::new())?;
-        let mode = match mode.as_str() {
-            "placeholder" => RedactMode::Placeholder,
-            "mask" => RedactMode::Mask,
-            "hash" => RedactMode::Hash { salt },
-            other => {
-                return Err(config_err(
-                    py,
-                    "pii.mode",
-                    format!("must be placeholder, mask or hash, got {other:?}"),
-                ))
-            }
-        };
-        let kinds: Option<Vec<String>> = f.get("pii_kinds")?;
-        let kinds = kinds
-            .map(|names| {
-                names
-                    .iter()
-                    .map(|n| {
-                        PiiKind::from_name(n).ok_or_else(|| {
-                            config_err(py, "pii.kinds", format!("unknown PII kind {n:?}"))
-                        })
-                    })
-                    .collect::<PyResult<Vec<_>>>()
-            })
-            .transpose()?;
-        PiiConfig {
-            action: match action.as_str() {
-                "redact" => PiiAction::Redact(mode),
-                "drop" => PiiAction::Drop,
-                "detect" => PiiAction::Detect,
-                other => {
-                    return Err(config_err(
-                        py,
-                        "pii.action",
-                        format!("must be redact, drop or detect, got {other:?}"),
-                    ))
-                }
-            },
-            kinds,
-        }
-    };
-    let config = PipelineConfig {
-        fields: TextFields {
-            text_field: f.or("text_field", "text".to_string())?,
-        },
-        normalize: f.or("normalize", d.normalize)?,
-        write_normalized: f.or("write_normalized", d.write_normalized)?,
-        length: length_on.then_some(length),
-        seed_length: seed_length_on.then_some(seed_length),
-        seed_checks: f.or("seed_checks", d.seed_checks)?,
-        gopher_quality: gopher_quality_on.then_some(gopher_quality),
-        gopher_repetition: gopher_repetition_on.then_some(gopher_repetition),
-        exact_dedup: f.or("exact_dedup", d.exact_dedup)?,
-        near_dedup: near_dedup_on.then_some(near_dedup),
-        pii: pii_on.then_some(pii),
-        strict: f.or("strict", d.strict)?,
-        chunk_bytes: f.or("chunk_bytes", d.chunk_bytes)?,
-    };
-    if let Some((key, _)) = f.dict.iter().next() {
-        return Err(PyKeyError::new_err(format!(
-            "unknown clean config key {key}"
-        )));
-    }
-    Ok(config)
-}
 
 fn validator_reason(issue: &str) -> &'static str {
     match issue {
