@@ -99,18 +99,6 @@ def fake_endpoint() -> Iterator[FakeEndpoint]:
 
 
 @pytest.fixture(scope="session")
-def torch_one_thread():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    pytest.importorskip("peft")
-    # the test machine is shared: one intra-op thread avoids OpenMP spin-waiting against other processes
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, torch_one_thread) -> pathlib.Path:
     from tunesmith.tune.tiny import build_tiny_model
 
