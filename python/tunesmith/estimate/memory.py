@@ -642,7 +642,8 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     else:
         layer = p.act_l_eager4 + p.act_l_eager4_s * s if eager else p.act_l_sdpa4 + p.act_l_sdpa4_s * s
         outside = p.act_o_eager4 if eager else p.act_o_sdpa4
-    if prec in (3, 4):
+    amp = prec in (3, 4)
+    if amp and full_like:
         # autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
         layer = layer + 25.6 * p.hidden
     layer = layer + p.lora_targets * 4.0 * rank + p.lora_extra_act * (4.0 if adt == 2.0 else 0.0)
@@ -653,6 +654,14 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     else:
         acts = p.layers * per_layer + outside * tokens
         work = 0.0
+    if amp and not full_like:
+        # Autocast casts each frozen fp32 matmul weight to bf16 per call and saves the copy for backward: 2 B per
+        # parameter of the layers and the LM head (measured); checkpointing holds one layer's at a time.
+        if j.checkpointing == 1:
+            acts = acts + 2.0 * p.vocab * p.hidden
+            work = work + 2.0 * p.layer_params
+        else:
+            acts = acts + 2.0 * (p.layers * p.layer_params + p.vocab * p.hidden)
     logits_held = 4.0 * tokens * p.vocab
     logits_fwd = logits_held + tokens * p.vocab * (adt + (4.0 if adt == 2.0 else 0.0))
     logits_bwd = logits_held + 8.0 * tokens * p.vocab

@@ -326,7 +326,8 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
             if eager { p.act_o_eager4 } else { p.act_o_sdpa4 },
         )
     };
-    if prec == 3 || prec == 4 {
+    let amp = prec == 3 || prec == 4;
+    if amp && full_like {
         // autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
         layer += 25.6 * p.hidden;
     }
@@ -334,11 +335,20 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
         + p.lora_targets * 4.0 * rank
         + p.lora_extra_act * (if adt == 2.0 { 4.0 } else { 0.0 });
     let per_layer = layer * tokens;
-    let (acts, work) = if j.checkpointing == 1 {
+    let (mut acts, mut work) = if j.checkpointing == 1 {
         (p.layers * p.hidden * adt * tokens + outside * tokens, per_layer)
     } else {
         (p.layers * per_layer + outside * tokens, 0.0)
     };
+    if amp && !full_like {
+        // autocast's saved bf16 copies of the frozen fp32 matmul weights (one layer's under checkpointing)
+        if j.checkpointing == 1 {
+            acts += 2.0 * p.vocab * p.hidden;
+            work += 2.0 * p.layer_params;
+        } else {
+            acts += 2.0 * (p.layers * p.layer_params + p.vocab * p.hidden);
+        }
+    }
     let mut logits_held = 4.0 * tokens * p.vocab;
     let mut logits_fwd = logits_held + tokens * p.vocab * (adt + if adt == 2.0 { 4.0 } else { 0.0 });
     let mut logits_bwd = logits_held + 8.0 * tokens * p.vocab;
