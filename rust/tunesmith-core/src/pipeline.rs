@@ -245,7 +245,8 @@ fn location(file: usize, line: u64) -> u64 {
     ((file as u64) << 40) | (line & ((1 << 40) - 1))
 }
 
-fn validator_reason(issue: &str) -> &'static str {
+/// The removal reason for a seed-validator issue string.
+pub fn validator_reason(issue: &str) -> &'static str {
     use crate::quality::validator::{EMPTY_INSTRUCTION, EMPTY_OUTPUT, OUTPUT_REPETITION, OUTPUT_TOO_SHORT};
     match issue {
         i if i == EMPTY_INSTRUCTION => "validator_empty_instruction",
@@ -254,6 +255,59 @@ fn validator_reason(issue: &str) -> &'static str {
         i if i == OUTPUT_REPETITION => "validator_output_repetition",
         _ => "validator",
     }
+}
+
+/// The PII step over a record's text fields: the rewritten value of each changed field (by field index; the
+/// normalised text where `write_normalized` asks for it, redacted where PII is redacted) and the counts found.
+pub fn pii_rewrites<S: AsRef<str>, T: AsRef<str>>(
+    cfg: &PipelineConfig,
+    values: &[S],
+    normalized: &[T],
+) -> (Vec<(usize, String)>, PiiCounts) {
+    let mut rewrites = Vec::new();
+    let mut counts = PiiCounts::default();
+    for (i, (value, norm)) in values.iter().zip(normalized).enumerate() {
+        let (value, norm) = (value.as_ref(), norm.as_ref());
+        let shown: &str = if cfg.write_normalized { norm } else { value };
+        let mut changed: Option<String> = (cfg.write_normalized && norm != value).then(|| norm.to_string());
+        if let Some(p) = &cfg.pii {
+            match &p.action {
+                PiiAction::Redact(mode) => {
+                    let (text, found) = pii::redact(shown, mode, p.kinds.as_deref());
+                    if found.total() > 0 {
+                        changed = Some(text);
+                    }
+                    counts.add(&found);
+                }
+                PiiAction::Drop | PiiAction::Detect => {
+                    for span in pii::scan_kinds(shown, p.kinds.as_deref()) {
+                        counts.0[span.kind.index()] += 1;
+                    }
+                }
+            }
+        }
+        if let Some(text) = changed {
+            rewrites.push((i, text));
+        }
+    }
+    (rewrites, counts)
+}
+
+/// The exact-dedup hash of a record's normalised fields: instruction records hash instruction, input and output
+/// (a missing `input` like an empty one, as in the seed guide), others every text field.
+pub fn record_hash<S: AsRef<str>>(shape: RecordShape, roles: &[FieldRole], normalized: &[S]) -> u128 {
+    if shape != RecordShape::Instruction {
+        return content_hash(normalized);
+    }
+    let mut parts = [""; 3];
+    for (role, value) in roles.iter().zip(normalized) {
+        match role {
+            FieldRole::Instruction => parts[0] = value.as_ref(),
+            FieldRole::Input => parts[1] = value.as_ref(),
+            _ => parts[2] = value.as_ref(),
+        }
+    }
+    content_hash(&parts)
 }
 
 fn join_fields<'a>(values: &[&'a str]) -> Cow<'a, str> {
@@ -432,52 +486,15 @@ impl Pipeline {
                 }
             }
         }
-        let mut rewrites = Vec::new();
-        let mut counts = PiiCounts::default();
-        for (i, (&value, &norm)) in values.iter().zip(normalized).enumerate() {
-            let shown: &str = if cfg.write_normalized { norm } else { value };
-            let mut changed: Option<String> = (cfg.write_normalized && norm != value).then(|| norm.to_string());
-            if let Some(p) = &cfg.pii {
-                match &p.action {
-                    PiiAction::Redact(mode) => {
-                        let (text, found) = pii::redact(shown, mode, p.kinds.as_deref());
-                        if found.total() > 0 {
-                            changed = Some(text);
-                        }
-                        counts.add(&found);
-                    }
-                    PiiAction::Drop | PiiAction::Detect => {
-                        for span in pii::scan_kinds(shown, p.kinds.as_deref()) {
-                            counts.0[span.kind.index()] += 1;
-                        }
-                    }
-                }
-            }
-            if let Some(text) = changed {
-                rewrites.push((spans.get(i).cloned().unwrap_or_default(), text));
-            }
-        }
+        let (rewrites, counts) = pii_rewrites(cfg, values, normalized);
+        let rewrites: Vec<(Range<usize>, String)> =
+            rewrites.into_iter().map(|(i, text)| (spans.get(i).cloned().unwrap_or_default(), text)).collect();
         if counts.total() > 0 && matches!(cfg.pii.as_ref().map(|p| &p.action), Some(PiiAction::Drop)) {
             let mut a = Analysis::stop(Verdict::Remove(Cow::Borrowed("pii")));
             a.pii = counts;
             return a;
         }
-        let hash = match (cfg.exact_dedup, shape) {
-            (false, _) => 0,
-            (true, RecordShape::Instruction) => {
-                // A missing `input` hashes like an empty one, as in the seed guide.
-                let mut parts = [""; 3];
-                for (role, &value) in roles.iter().zip(normalized) {
-                    match role {
-                        FieldRole::Instruction => parts[0] = value,
-                        FieldRole::Input => parts[1] = value,
-                        _ => parts[2] = value,
-                    }
-                }
-                content_hash(&parts)
-            }
-            (true, _) => content_hash(normalized),
-        };
+        let hash = if cfg.exact_dedup { record_hash(shape, roles, normalized) } else { 0 };
         let (signature, band_keys) = match (&self.hasher, &self.bands) {
             (Some(h), Some(b)) => {
                 let sig = h.signature(&join_fields(normalized));

@@ -29,17 +29,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use rayon::prelude::*;
 use tunesmith_core::dedup::exact::normalize_fast;
-use tunesmith_core::dedup::{content_hash, LshIndex, LshParams, MinHasher};
+use tunesmith_core::dedup::{LshIndex, LshParams, MinHasher};
 use tunesmith_core::io::{
     open_lines, parse_record, splice, CleanError, FieldRole, LineReader, RawLine, RecordShape,
 };
-use tunesmith_core::pii::{self, PiiCounts, PiiKind};
-use tunesmith_core::pipeline::{PiiAction, PipelineConfig};
-use tunesmith_core::quality::length::{length_verdict, seed_length_ok};
-use tunesmith_core::quality::validator::{
-    seed_quality_ok, validate_fields, EMPTY_INSTRUCTION, EMPTY_OUTPUT, OUTPUT_REPETITION,
-    OUTPUT_TOO_SHORT,
+use tunesmith_core::pii::{PiiCounts, PiiKind};
+use tunesmith_core::pipeline::{
+    pii_rewrites, record_hash, validator_reason, PiiAction, PipelineConfig,
 };
+use tunesmith_core::quality::length::{length_verdict, seed_length_ok};
+use tunesmith_core::quality::validator::{seed_quality_ok, validate_fields};
 
 use crate::clean::{class_error, clean_err, config_err, pipeline_config};
 use crate::gil::detached;
@@ -48,16 +47,6 @@ use crate::gil::detached;
 const PASS: u8 = 0;
 const REMOVED: u8 = 1;
 const REJECTED: u8 = 2;
-
-fn validator_reason(issue: &str) -> &'static str {
-    match issue {
-        i if i == EMPTY_INSTRUCTION => "validator_empty_instruction",
-        i if i == EMPTY_OUTPUT => "validator_empty_output",
-        i if i == OUTPUT_TOO_SHORT => "validator_output_too_short",
-        i if i == OUTPUT_REPETITION => "validator_output_repetition",
-        _ => "validator",
-    }
-}
 
 /// The per-record result of [`Stage::analyze_line`].
 struct Analysis {
@@ -199,32 +188,7 @@ impl Stage {
                 }
             }
         }
-        let mut rewrites: Vec<(usize, String)> = Vec::new();
-        let mut counts = PiiCounts::default();
-        for (i, (value, norm)) in values.iter().zip(&normalized).enumerate() {
-            let shown: &str = if cfg.write_normalized { norm } else { value };
-            let mut changed: Option<String> =
-                (cfg.write_normalized && norm != value).then(|| norm.to_string());
-            if let Some(p) = &cfg.pii {
-                match &p.action {
-                    PiiAction::Redact(mode) => {
-                        let (text, found) = pii::redact(shown, mode, p.kinds.as_deref());
-                        if found.total() > 0 {
-                            changed = Some(text);
-                        }
-                        counts.add(&found);
-                    }
-                    PiiAction::Drop | PiiAction::Detect => {
-                        for span in pii::scan_kinds(shown, p.kinds.as_deref()) {
-                            counts.0[span.kind.index()] += 1;
-                        }
-                    }
-                }
-            }
-            if let Some(text) = changed {
-                rewrites.push((i, text));
-            }
-        }
+        let (rewrites, counts) = pii_rewrites(cfg, &values, &normalized);
         if counts.total() > 0
             && matches!(cfg.pii.as_ref().map(|p| &p.action), Some(PiiAction::Drop))
         {
@@ -232,22 +196,7 @@ impl Stage {
             a.pii = counts;
             return a;
         }
-        let hash = match (cfg.exact_dedup, shape) {
-            (false, _) => 0,
-            (true, RecordShape::Instruction) => {
-                // A missing `input` hashes like an empty one, as in the seed guide.
-                let mut parts = [""; 3];
-                for (role, value) in roles.iter().zip(&normalized) {
-                    match role {
-                        FieldRole::Instruction => parts[0] = value,
-                        FieldRole::Input => parts[1] = value,
-                        _ => parts[2] = value,
-                    }
-                }
-                content_hash(&parts)
-            }
-            (true, _) => content_hash(&normalized),
-        };
+        let hash = if cfg.exact_dedup { record_hash(shape, &roles, &normalized) } else { 0 };
         let (signature, band_keys) = match (&self.hasher, &self.params) {
             (Some(h), Some(b)) => {
                 let joined: Cow<'_, str> = match normalized.as_slice() {
