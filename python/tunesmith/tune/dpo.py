@@ -24,8 +24,12 @@ from tunesmith.errors import InputError
 __all__ = ["load_preference_records", "run_dpo"]
 
 
-def _messages(record: Any, key: str, default_role: str) -> list[dict[str, str]]:
-    value = record.data.get(key)
+def as_messages(value: Any, where: str, default_role: str) -> list[dict[str, str]]:
+    """One side of a preference record as chat messages: a string is one ``default_role`` turn.
+
+    Raises:
+        InputError: naming ``where`` when the value is missing or neither a string nor {role, content} messages.
+    """
     if isinstance(value, str):
         return [{"role": default_role, "content": value}]
     if isinstance(value, list) and value and all(
@@ -33,8 +37,13 @@ def _messages(record: Any, key: str, default_role: str) -> list[dict[str, str]]:
     ):
         return [{"role": m["role"], "content": m["content"]} for m in value]
     if value is None:
-        raise InputError(f"{record.where(key)}: missing (preference records need prompt, chosen and rejected)")
-    raise InputError(f"{record.where(key)}: expected a string or a list of {{role, content}} messages")
+        raise InputError(f"{where}: missing (preference records need prompt, chosen and rejected)")
+    raise InputError(f"{where}: expected a string or a non-empty list of {{role, content}} messages, "
+                     f"got {type(value).__name__}")
+
+
+def _messages(record: Any, key: str, default_role: str) -> list[dict[str, str]]:
+    return as_messages(record.data.get(key), record.where(key), default_role)
 
 
 def load_preference_records(path: str | pathlib.Path, *, limit: int | None = None) -> list[dict[str, Any]]:

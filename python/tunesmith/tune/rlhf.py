@@ -65,6 +65,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tunesmith.errors import ArgumentError, InputError
+from tunesmith.tune.dpo import as_messages
 
 __all__ = [
     "ALGORITHMS",
@@ -181,19 +182,6 @@ def make_keyword_pairs(
     return out
 
 
-def _as_messages(value: Any, where: str, default_role: str) -> Messages:
-    if isinstance(value, str):
-        return [{"role": default_role, "content": value}]
-    if isinstance(value, list) and value and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
-    ):
-        return [{"role": m["role"], "content": m["content"]} for m in value]
-    if value is None:
-        raise InputError(f"{where}: missing (preference records need prompt, chosen and rejected)")
-    raise InputError(f"{where}: expected a string or a non-empty list of {{role, content}} messages, "
-                     f"got {type(value).__name__}")
-
-
 def _preference_rows(data: Sequence[dict[str, Any]] | str | pathlib.Path, argument: str) -> list[dict[str, Messages]]:
     """Rows in TRL's conversational preference format, from a JSONL/JSON path or a list of dicts."""
     if isinstance(data, (str, pathlib.Path)):
@@ -206,15 +194,15 @@ def _preference_rows(data: Sequence[dict[str, Any]] | str | pathlib.Path, argume
             raise InputError(f"{argument}[{i}]: expected a dict with prompt, chosen and rejected, "
                              f"got {type(record).__name__}")
         rows.append({
-            "prompt": _as_messages(record.get("prompt"), f"{argument}[{i}].prompt", "user"),
-            "chosen": _as_messages(record.get("chosen"), f"{argument}[{i}].chosen", "assistant"),
-            "rejected": _as_messages(record.get("rejected"), f"{argument}[{i}].rejected", "assistant"),
+            "prompt": as_messages(record.get("prompt"), f"{argument}[{i}].prompt", "user"),
+            "chosen": as_messages(record.get("chosen"), f"{argument}[{i}].chosen", "assistant"),
+            "rejected": as_messages(record.get("rejected"), f"{argument}[{i}].rejected", "assistant"),
         })
     return rows
 
 
 def _prompt_rows(prompts: Sequence[str | Messages], argument: str) -> list[Messages]:
-    return [_as_messages(p, f"{argument}[{i}]", "user") for i, p in enumerate(prompts)]
+    return [as_messages(p, f"{argument}[{i}]", "user") for i, p in enumerate(prompts)]
 
 
 # --- the pairwise loss and scoring -----------------------------------------------------------------
@@ -271,7 +259,7 @@ def format_conversation(tokenizer: Any, prompt: str | Messages, response: str | 
     Returns:
         The formatted text (no generation prompt).
     """
-    messages = _as_messages(prompt, "prompt", "user") + _as_messages(response, "response", "assistant")
+    messages = as_messages(prompt, "prompt", "user") + as_messages(response, "response", "assistant")
     return tokenizer.apply_chat_template(messages, tokenize=False)
 
 
