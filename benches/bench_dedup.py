@@ -8,7 +8,7 @@ Near: tunesmith (its defaults: 256 permutations, estimated-Jaccard cut 0.77) vs 
 verified at 0.8) and datasketch (MinHash + MinHashLSH, threshold 0.8), peers with 128 permutations; all over
 5-word shingles, keep first. Recall of the injected near-duplicate pairs whose true Jaccard is ≥ 0.8, and
 precision of the predicted (duplicate, kept) links (share at true Jaccard ≥ 0.8, and ≥ 0.7 as "loose"), are
-printed beside the speed.
+printed beside the speed. Near-dup times are medians over ``--repeat`` rounds in which the tools take turns.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ import argparse
 import json
 import pathlib
 import shutil
+import statistics
 import tempfile
+import time
+from collections.abc import Callable
 
 from _common import corpus, load_docs, score, timed, truth_pairs
 
@@ -131,6 +134,19 @@ def datasketch_near(src: pathlib.Path, out: pathlib.Path) -> list[tuple[str, str
     return links
 
 
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeat: int) -> tuple[dict[str, float], dict[str, object]]:
+    """Median wall time of each run over ``repeat`` rounds, the runs taking turns within a round so that a change
+    in machine load falls on every tool alike; and each run's last result."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, object] = {}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}, results
+
+
 def tunesmith_links(removed: pathlib.Path, ids_by_line: list[str]) -> list[tuple[str, str]]:
     links = []
     with open(removed, encoding="utf-8") as f:
@@ -145,6 +161,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=50)
     ap.add_argument("--skip", action="append", default=[], help="peer to skip: datatrove, python, rensa, datasketch")
+    ap.add_argument("--repeat", type=int, default=3, help="near-dup rounds (tools take turns; medians reported)")
     args = ap.parse_args()
     src = corpus(args.size_mb)
     size = src.stat().st_size
@@ -162,21 +179,21 @@ def main() -> None:
             t_dt, _ = timed("datatrove exact dedup (3 stages)", lambda: datatrove_exact(src, work / "dt"), size)
             print(f"    tunesmith is {t_dt / t_ts:.1f}x faster")
 
-        print("near-duplicate dedup (MinHash, 5-word shingles, pairs at J >= 0.8), end to end")
+        print(f"near-duplicate dedup (MinHash, 5-word shingles, pairs at J >= 0.8), end to end, median of {args.repeat}")
         ids, texts = load_docs(src)
         truth = truth_pairs(src, "near_dup")
-        t_ts, _ = timed(
-            "tunesmith",
-            lambda: tunesmith_run(src, work / "tsn.jsonl", False, True, removed=work / "tsn.removed.jsonl"),
-            size,
-        )
-        s = score(tunesmith_links(work / "tsn.removed.jsonl", ids), truth, texts)
-        print(f"    {s}")
-        for name, fn in [("rensa", rensa_near), ("datasketch", datasketch_near)]:
-            if name in args.skip:
-                continue
-            t, links = timed(name, lambda fn=fn: fn(src, work / f"{name}.jsonl"), size)
-            print(f"    {score(links, truth, texts)}; tunesmith is {t / t_ts:.1f}x faster")
+        runs = {
+            "tunesmith": lambda: tunesmith_run(src, work / "tsn.jsonl", False, True, removed=work / "tsn.removed.jsonl"),
+            "rensa": lambda: rensa_near(src, work / "rensa.jsonl"),
+            "datasketch": lambda: datasketch_near(src, work / "datasketch.jsonl"),
+        }
+        runs = {name: fn for name, fn in runs.items() if name not in args.skip}
+        times, results = interleaved_medians(runs, args.repeat)
+        for name, t in times.items():
+            print(f"  {name:<34} {t:8.2f} s  {size / t / 1e6:9.1f} MB/s")
+            links = tunesmith_links(work / "tsn.removed.jsonl", ids) if name == "tunesmith" else results[name]
+            faster = "" if name == "tunesmith" else f"; tunesmith is {t / times['tunesmith']:.1f}x faster"
+            print(f"    {score(links, truth, texts)}{faster}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
