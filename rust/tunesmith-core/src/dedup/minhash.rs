@@ -99,28 +99,49 @@ impl MinHasher {
     /// Call `f` with the 32-bit hash of every shingle of `text` (with repeats).
     /// A text shorter than one shingle yields one shingle of all of it; an
     /// empty text yields none.
-    #[inline(always)]
     pub fn for_each_shingle(&self, text: &str, mut f: impl FnMut(u32)) {
+        self.for_each_shingle_batch(text, |batch| batch.iter().for_each(|&x| f(x)));
+    }
+
+    /// [`MinHasher::for_each_shingle`] in batches of up to [`BATCH`]. Each step
+    /// runs over a whole batch (split and hash words, combine windows, permute)
+    /// so that one step's mispredicted branches do not stall the others.
+    #[inline(always)]
+    fn for_each_shingle_batch(&self, text: &str, mut f: impl FnMut(&[u32])) {
         let seed = self.seed;
+        let mut shingles = [0u32; BATCH];
         match self.shingling {
             Shingling::Words(n) => {
-                // Each word hash is stored twice, `n` apart, so the last `n`
-                // always lie in order in one slice (no shifting per word).
-                let mut ring = [0u64; 2 * MAX_NGRAM];
-                let mut at = 0usize;
-                let mut count = 0usize;
+                // Word hashes; the last `n - 1` of a batch stay for the next.
+                let mut words = [0u64; BATCH + MAX_NGRAM - 1];
+                let mut len = 0;
+                let mut total = 0;
+                let mut emit = |words: &[u64], f: &mut dyn FnMut(&[u32])| {
+                    let count = words.len() + 1 - n;
+                    match n {
+                        5 => combine_windows::<5>(words, &mut shingles),
+                        _ => {
+                            for (x, window) in shingles.iter_mut().zip(words.windows(n)) {
+                                *x = fold32(combine(window));
+                            }
+                        }
+                    }
+                    f(&shingles[..count]);
+                };
                 for word in split_words(text) {
-                    let h = xxh3_64_with_seed(word, seed);
-                    ring[at] = h;
-                    ring[at + n] = h;
-                    at = if at + 1 == n { 0 } else { at + 1 };
-                    count += 1;
-                    if count >= n {
-                        f(fold32(combine(&ring[at..at + n])));
+                    words[len] = xxh3_64_with_seed(word, seed);
+                    len += 1;
+                    total += 1;
+                    if len == BATCH + n - 1 {
+                        emit(&words[..len], &mut f);
+                        words.copy_within(len + 1 - n..len, 0);
+                        len = n - 1;
                     }
                 }
-                if count > 0 && count < n {
-                    f(fold32(combine(&ring[..count])));
+                if total >= n && len >= n {
+                    emit(&words[..len], &mut f);
+                } else if total > 0 && total < n {
+                    f(&[fold32(combine(&words[..total]))]);
                 }
             }
             Shingling::Chars(n) => {
@@ -129,13 +150,21 @@ impl MinHasher {
                     return;
                 }
                 if starts.len() <= n {
-                    f(fold32(xxh3_64_with_seed(text.as_bytes(), seed)));
+                    f(&[fold32(xxh3_64_with_seed(text.as_bytes(), seed))]);
                     return;
                 }
-                for i in 0..=starts.len() - n {
-                    let end = starts.get(i + n).copied().unwrap_or(text.len());
-                    f(fold32(xxh3_64_with_seed(&text.as_bytes()[starts[i]..end], seed)));
+                let bytes = text.as_bytes();
+                let ends = starts.iter().skip(n).copied().chain(std::iter::once(text.len()));
+                let mut len = 0;
+                for (&start, end) in starts.iter().zip(ends) {
+                    shingles[len] = fold32(xxh3_64_with_seed(&bytes[start..end], seed));
+                    len += 1;
+                    if len == BATCH {
+                        f(&shingles);
+                        len = 0;
+                    }
                 }
+                f(&shingles[..len]);
             }
         }
     }
@@ -143,17 +172,7 @@ impl MinHasher {
     /// The signature of `text` (all `u32::MAX` for a text without shingles).
     pub fn signature(&self, text: &str) -> Vec<u32> {
         let mut sig = vec![u32::MAX; self.num_perm];
-        let mut batch = [0u32; BATCH];
-        let mut len = 0;
-        self.for_each_shingle(text, |x| {
-            batch[len] = x;
-            len += 1;
-            if len == BATCH {
-                self.permute_min(&batch, &mut sig);
-                len = 0;
-            }
-        });
-        self.permute_min(&batch[..len], &mut sig);
+        self.for_each_shingle_batch(text, |batch| self.permute_min(batch, &mut sig));
         sig
     }
 
@@ -223,16 +242,63 @@ fn permute_min(a: &[u32], b: &[u32], xs: &[u32], sig: &mut [u32]) {
 }
 
 /// The words of `text` as `str::split_whitespace` cuts them (Unicode
-/// `White_Space`), at word-loop speed: inside a word, eight bytes at a time are
-/// skipped while none is ASCII white space, a control byte or non-ASCII; a byte
-/// that is, is classified directly, and only the lead bytes of the multi-byte
-/// white-space characters (U+0085, U+00A0, U+1680, U+2000..U+205F, U+3000) are
-/// decoded. `char::is_whitespace` on every character was a third of signing
-/// time, a byte loop a fifth. An iterator rather than a callback, so the
-/// signing loop stays in one function (and in its AVX2 body).
+/// `White_Space`), 64 bytes at a time: a mask of the block's ASCII white-space
+/// bytes, completed by decoding only the lead bytes of multi-byte white-space
+/// characters (U+0085, U+00A0, U+1680, U+2000..U+205F, U+3000); words start
+/// and end where the mask changes. A loop over bytes was slower than permuting
+/// 256 values per shingle, mostly for its mispredicted branches. An iterator
+/// rather than a callback, so that the hashing loop stays one function.
 struct Words<'a> {
     text: &'a str,
-    at: usize,
+    /// Start of the block whose word edges are in `edges`, and of the next.
+    block: usize,
+    next_block: usize,
+    /// Bit `j` set where a word starts or ends at `block + j`.
+    edges: u64,
+    word_start: Option<usize>,
+    /// Bit 0 of the next block's shifted mask: whether the byte before it is white space.
+    space_before: u64,
+    /// The bytes of a multi-byte white-space character begun in the previous block.
+    spill: u64,
+}
+
+impl<'a> Words<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            block: 0,
+            next_block: 0,
+            edges: 0,
+            word_start: None,
+            space_before: 1,
+            spill: 0,
+        }
+    }
+
+    /// Find the word edges of the block at `pos`.
+    #[inline(always)]
+    fn load(&mut self, pos: usize) {
+        let b = self.text.as_bytes();
+        let len = (b.len() - pos).min(64);
+        let mut block = [b' '; 64];
+        block[..len].copy_from_slice(&b[pos..pos + len]);
+        let (mut space, mut leads) = space_masks(&block);
+        space |= self.spill;
+        self.spill = 0;
+        while leads != 0 {
+            let j = leads.trailing_zeros();
+            leads &= leads - 1;
+            if let Some(width) = multibyte_space_len(self.text, pos + j as usize) {
+                let bits = ((1u128 << width) - 1) << j;
+                space |= bits as u64;
+                self.spill = (bits >> 64) as u64;
+            }
+        }
+        self.edges = space ^ ((space << 1) | self.space_before);
+        self.space_before = space >> 63;
+        self.block = pos;
+        self.next_block = pos + 64;
+    }
 }
 
 impl<'a> Iterator for Words<'a> {
@@ -241,73 +307,96 @@ impl<'a> Iterator for Words<'a> {
     #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
         let b = self.text.as_bytes();
-        let mut i = self.at;
-        while i < b.len() {
-            match space_len(self.text, i) {
-                Some(len) => i += len,
-                None => break,
-            }
-        }
-        if i >= b.len() {
-            self.at = b.len();
-            return None;
-        }
-        let start = i;
-        i += 1;
         loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                match maybe_space_bytes(u64::from_le_bytes(word)) {
-                    0 => i += 8,
-                    mask => {
-                        i += mask.trailing_zeros() as usize / 8;
-                        break;
-                    }
+            while self.edges != 0 {
+                let at = self.block + self.edges.trailing_zeros() as usize;
+                self.edges &= self.edges - 1;
+                match self.word_start.take() {
+                    Some(start) => return Some(&b[start..at]),
+                    None => self.word_start = Some(at),
                 }
             }
-            if i >= b.len() {
-                self.at = b.len();
-                return Some(&b[start..]);
+            if self.next_block >= b.len() {
+                return self.word_start.take().map(|start| &b[start..]);
             }
-            if let Some(len) = space_len(self.text, i) {
-                self.at = i + len;
-                return Some(&b[start..i]);
-            }
-            i += 1;
+            self.load(self.next_block);
         }
     }
-}
-
-/// The byte length of the white-space character at byte `i` of `text`, or
-/// `None` where it is not white space (or not the start of a character).
-#[inline(always)]
-fn space_len(text: &str, i: usize) -> Option<usize> {
-    match text.as_bytes()[i] {
-        b'\t'..=b'\r' | b' ' => Some(1),
-        0xC2 | 0xE1 | 0xE2 | 0xE3 => {
-            let ch = text.get(i..).and_then(|t| t.chars().next())?;
-            ch.is_whitespace().then(|| ch.len_utf8())
-        }
-        _ => None,
-    }
-}
-
-/// The high bit set in the lowest byte of `w` (little-endian) that is below
-/// 0x21 or at or above 0x80, if any; the bits below it are exact, those above
-/// it may be set by the subtraction's borrow.
-#[inline(always)]
-fn maybe_space_bytes(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    (w.wrapping_sub(ONES * 0x21) | w) & (ONES * 0x80)
 }
 
 #[inline(always)]
 fn split_words(text: &str) -> Words<'_> {
-    Words { text, at: 0 }
+    Words::new(text)
 }
 
+/// Bit `j` set where `block[j]` is ASCII white space (`\t`..`\r`, space), and
+/// where it is a lead byte a multi-byte white-space character can start with.
+#[inline(always)]
+fn space_masks(block: &[u8; 64]) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    return space_masks_sse2(block);
+    #[cfg(not(target_arch = "x86_64"))]
+    space_masks_portable(block)
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn space_masks_portable(block: &[u8; 64]) -> (u64, u64) {
+    let mut space = 0u64;
+    let mut leads = 0u64;
+    for (j, &c) in block.iter().enumerate() {
+        space |= u64::from((c == b' ') | (c.wrapping_sub(b'\t') < 5)) << j;
+        leads |= u64::from((c == 0xC2) | (c.wrapping_sub(0xE1) < 3)) << j;
+    }
+    (space, leads)
+}
+
+/// [`space_masks_portable`] with SSE2 (part of every x86-64 CPU) compares and
+/// byte-mask moves, 16 bytes at a time: LLVM does not vectorise the portable
+/// loop, which made splitting slower than the byte loop it replaced.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn space_masks_sse2(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    let mut space = 0u64;
+    let mut leads = 0u64;
+    for (k, chunk) in block.chunks_exact(16).enumerate() {
+        // SAFETY: `chunk` is 16 readable bytes (an unaligned load); SSE2 is
+        // part of the x86-64 baseline.
+        #[allow(unsafe_code)]
+        let (s, l) = unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast());
+            let in_range = |lo: i8, width: i8| {
+                let d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
+                _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(width - 1)), d)
+            };
+            let s = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8)), in_range(b'\t' as i8, 5));
+            let l = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(0xC2u8 as i8)), in_range(0xE1u8 as i8, 3));
+            (_mm_movemask_epi8(s) as u16, _mm_movemask_epi8(l) as u16)
+        };
+        space |= u64::from(s) << (16 * k);
+        leads |= u64::from(l) << (16 * k);
+    }
+    (space, leads)
+}
+
+/// The byte length of the character at byte `i` of `text` if it is white space.
 #[inline]
+fn multibyte_space_len(text: &str, i: usize) -> Option<u32> {
+    let ch = text.get(i..).and_then(|t| t.chars().next())?;
+    ch.is_whitespace().then(|| ch.len_utf8() as u32)
+}
+
+/// `fold32(combine(w))` of each window `w` of `N` consecutive word hashes,
+/// with `N` known at compile time so that the rounds unroll.
+#[inline(always)]
+fn combine_windows<const N: usize>(words: &[u64], out: &mut [u32]) {
+    for (x, window) in out.iter_mut().zip(words.windows(N)) {
+        let Ok(window) = <&[u64; N]>::try_from(window) else { continue };
+        *x = fold32(combine(window));
+    }
+}
+
+#[inline(always)]
 fn combine(window: &[u64]) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64;
     for &w in window {
@@ -382,7 +471,34 @@ mod tests {
         assert!(sq / n < 2.0, "mean squared z = {}", sq / n);
     }
 
+    #[test]
+    fn words_around_block_edges() {
+        for space in ["\u{85}", "\u{a0}", "\u{2003}", "\u{3000}", " "] {
+            for at in 56..72 {
+                let t = format!("{}{space}b{space}{}", "a".repeat(at), "c".repeat(70));
+                let fast: Vec<&[u8]> = split_words(&t).collect();
+                let slow: Vec<&[u8]> = t.split_whitespace().map(str::as_bytes).collect();
+                assert_eq!(fast, slow, "{space:?} at {at}");
+            }
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn space_masks_match_portable(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(vec![8u8, 9, 13, 14, 0x1F, b' ', b'!', 0x80, 0xC1, 0xC2, 0xC3, 0xE0, 0xE1, 0xE3, 0xE4, 0xFF]),
+                ],
+                64,
+            )
+        ) {
+            let mut block = [0u8; 64];
+            block.copy_from_slice(&bytes);
+            proptest::prop_assert_eq!(space_masks(&block), space_masks_portable(&block));
+        }
+
         #[test]
         fn words_match_split_whitespace(
             t in "([a-z]{0,12}|[\\t\\n\\x0b\\x1c\\x00\\x7f! \u{85}\u{a0}\u{1680}\u{2003}\u{2010}\u{2028}\u{205f}\u{3000}\u{e9}\u{1f600}]){0,30}"
