@@ -8,7 +8,8 @@ Near: tunesmith (its defaults: 256 permutations, estimated-Jaccard cut 0.77) vs 
 verified at 0.8) and datasketch (MinHash + MinHashLSH, threshold 0.8), peers with 128 permutations; all over
 5-word shingles, keep first. Recall of the injected near-duplicate pairs whose true Jaccard is ≥ 0.8, and
 precision of the predicted (duplicate, kept) links (share at true Jaccard ≥ 0.8, and ≥ 0.7 as "loose"), are
-printed beside the speed. Near-dup times are medians over ``--repeat`` rounds in which the tools take turns.
+printed beside the speed. Near-dup times are medians over ``--repeat`` rounds in which the tools take turns; the
+CPU time of each (all threads) is printed too, a figure that depends less on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import resource
 import shutil
 import statistics
 import tempfile
@@ -134,17 +136,28 @@ def datasketch_near(src: pathlib.Path, out: pathlib.Path) -> list[tuple[str, str
     return links
 
 
-def interleaved_medians(runs: dict[str, Callable[[], object]], repeat: int) -> tuple[dict[str, float], dict[str, object]]:
-    """Median wall time of each run over ``repeat`` rounds, the runs taking turns within a round so that a change
-    in machine load falls on every tool alike; and each run's last result."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+def interleaved_medians(
+    runs: dict[str, Callable[[], object]], repeat: int
+) -> tuple[dict[str, float], dict[str, float], dict[str, object]]:
+    """Median wall time and median CPU time (all threads of this process) of each run over ``repeat`` rounds, the
+    runs taking turns within a round so that a change in machine load falls on every tool alike; and each run's
+    last result."""
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     results: dict[str, object] = {}
     for _ in range(repeat):
         for name, fn in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), process_cpu_seconds()
             results[name] = fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}, results
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(process_cpu_seconds() - start_cpu)
+    median = statistics.median
+    return {n: median(t) for n, t in wall.items()}, {n: median(t) for n, t in cpu.items()}, results
+
+
+def process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def tunesmith_links(removed: pathlib.Path, ids_by_line: list[str]) -> list[tuple[str, str]]:
@@ -188,11 +201,12 @@ def main() -> None:
             "datasketch": lambda: datasketch_near(src, work / "datasketch.jsonl"),
         }
         runs = {name: fn for name, fn in runs.items() if name not in args.skip}
-        times, results = interleaved_medians(runs, args.repeat)
+        times, cpu, results = interleaved_medians(runs, args.repeat)
         for name, t in times.items():
-            print(f"  {name:<34} {t:8.2f} s  {size / t / 1e6:9.1f} MB/s")
+            print(f"  {name:<34} {t:8.2f} s  {size / t / 1e6:9.1f} MB/s  (CPU {cpu[name]:.2f} s)")
             links = tunesmith_links(work / "tsn.removed.jsonl", ids) if name == "tunesmith" else results[name]
             faster = "" if name == "tunesmith" else f"; tunesmith is {t / times['tunesmith']:.1f}x faster"
+            faster += "" if name == "tunesmith" else f" (CPU time {cpu[name] / cpu['tunesmith']:.1f}x less)"
             print(f"    {score(links, truth, texts)}{faster}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
