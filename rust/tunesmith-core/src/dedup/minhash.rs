@@ -7,6 +7,12 @@
 //! hash that compilers vectorise (the inner loop is a multiply, add and min per
 //! lane). The test below checks the estimator's error against the binomial
 //! standard deviation `sqrt(J(1-J)/num_perm)` it should have.
+//!
+//! A text is signed in batches of shingles, one step at a time over the whole
+//! batch: find the words (64-byte white-space masks), hash each word once,
+//! combine each window of word hashes, then permute the batch into the
+//! signature a register-sized block of values at a time. The property tests
+//! check every fast path against the plain definition.
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
