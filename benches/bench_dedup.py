@@ -192,11 +192,14 @@ def main() -> None:
             t_dt, _ = timed("datatrove exact dedup (3 stages)", lambda: datatrove_exact(src, work / "dt"), size)
             print(f"    tunesmith is {t_dt / t_ts:.1f}x faster")
 
-        print(f"near-duplicate dedup (MinHash, 5-word shingles, pairs at J >= 0.8), end to end, median of {args.repeat}")
+        print("near-duplicate dedup (MinHash, 5-word shingles, pairs at J >= 0.8), end to end")
+        print(f"  (median of {args.repeat} rounds, tools taking turns)")
         ids, texts = load_docs(src)
         truth = truth_pairs(src, "near_dup")
         runs = {
-            "tunesmith": lambda: tunesmith_run(src, work / "tsn.jsonl", False, True, removed=work / "tsn.removed.jsonl"),
+            "tunesmith": lambda: tunesmith_run(
+                src, work / "tsn.jsonl", False, True, removed=work / "tsn.removed.jsonl"
+            ),
             "rensa": lambda: rensa_near(src, work / "rensa.jsonl"),
             "datasketch": lambda: datasketch_near(src, work / "datasketch.jsonl"),
         }

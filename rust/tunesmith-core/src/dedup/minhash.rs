@@ -502,7 +502,9 @@ mod tests {
             bytes in proptest::collection::vec(
                 proptest::prop_oneof![
                     proptest::num::u8::ANY,
-                    proptest::sample::select(vec![8u8, 9, 13, 14, 0x1F, b' ', b'!', 0x80, 0xC1, 0xC2, 0xC3, 0xE0, 0xE1, 0xE3, 0xE4, 0xFF]),
+                    proptest::sample::select(vec![
+                        8u8, 9, 13, 14, 0x1F, b' ', b'!', 0x80, 0xC1, 0xC2, 0xC3, 0xE0, 0xE1, 0xE3, 0xE4, 0xFF
+                    ]),
                 ],
                 64,
             )
@@ -514,7 +516,10 @@ mod tests {
 
         #[test]
         fn words_match_split_whitespace(
-            t in "([a-z]{0,12}|[\\t\\n\\x0b\\x1c\\x00\\x7f! \u{85}\u{a0}\u{1680}\u{2003}\u{2010}\u{2028}\u{205f}\u{3000}\u{e9}\u{1f600}]){0,30}"
+            t in concat!(
+                "([a-z]{0,12}|[\\t\\n\\x0b\\x1c\\x00\\x7f! ",
+                "\u{85}\u{a0}\u{1680}\u{2003}\u{2010}\u{2028}\u{205f}\u{3000}\u{e9}\u{1f600}]){0,30}"
+            )
         ) {
             let fast: Vec<String> = split_words(&t).map(|w| String::from_utf8(w.to_vec()).unwrap()).collect();
             let slow: Vec<String> = t.split_whitespace().map(str::to_string).collect();
@@ -528,7 +533,8 @@ mod tests {
         let mut shingles = Vec::new();
         match h.shingling {
             Shingling::Words(n) => {
-                let words: Vec<u64> = text.split_whitespace().map(|w| xxh3_64_with_seed(w.as_bytes(), h.seed)).collect();
+                let words: Vec<u64> =
+                    text.split_whitespace().map(|w| xxh3_64_with_seed(w.as_bytes(), h.seed)).collect();
                 if !words.is_empty() && words.len() < n {
                     shingles.push(fold32(combine(&words)));
                 }
