@@ -10,6 +10,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::memmem;
 use regex::bytes::Regex;
 
+use super::triggers::{positions, runs, Triggers};
 use super::validators::{card_ok, iban_length, iban_ok, ssn_ok};
 use super::{Candidate, PiiKind};
 
@@ -48,24 +49,45 @@ static URL_CREDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The literal prefixes of the token patterns, each with the index (in
-/// [`secrets`]'s table) of the pattern it starts.
-const TOKEN_PREFIX_TABLE: [(&str, usize); 26] = [
-    ("AKIA", 0), ("ASIA", 0), ("ABIA", 0), ("ACCA", 0), ("AGPA", 0), ("AIDA", 0), ("AROA", 0), ("ANPA", 0),
-    ("ANVA", 0), ("AIPA", 0), ("ghp_", 1), ("gho_", 1), ("ghu_", 1), ("ghs_", 1), ("ghr_", 1), ("github_pat_", 1),
-    ("glpat-", 2), ("gldt-", 2), ("glrt-", 2), ("glptt-", 2), ("glcbt-", 2), ("gloas-", 2), ("xox", 3),
-    ("hooks.slack", 3), ("eyJ", 4), ("PRIVATE KEY", 5),
+/// [`secrets`]'s table) of the pattern it starts. AWS's ten four-letter
+/// prefixes (pattern 0) have an automaton of their own: Teddy, the packed
+/// SIMD search both automata use, checks far fewer false candidates in two
+/// small sets of similar literals than in one mixed set of 26, and the two
+/// passes together cost about half of the one.
+const AWS_PREFIXES: [&str; 10] = ["AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"];
+const TOKEN_PREFIX_TABLE: [(&str, usize); 16] = [
+    ("ghp_", 1), ("gho_", 1), ("ghu_", 1), ("ghs_", 1), ("ghr_", 1), ("github_pat_", 1), ("glpat-", 2), ("gldt-", 2),
+    ("glrt-", 2), ("glptt-", 2), ("glcbt-", 2), ("gloas-", 2), ("xox", 3), ("hooks.slack", 3), ("eyJ", 4),
+    ("PRIVATE KEY", 5),
 ];
 
-static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+fn prefix_automaton(prefixes: &[&str]) -> AhoCorasick {
     // Leftmost-first lets the automaton use its packed SIMD (Teddy) prefilter.
     // No prefix of one pattern overlaps a prefix of another pattern's (a
     // suffix of one is never the start of another), so non-overlapping
     // matches still report every pattern that occurs.
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostFirst)
-        .build(TOKEN_PREFIX_TABLE.map(|(p, _)| p))
+        .build(prefixes)
         .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
-});
+}
+
+static AWS_PREFIX_SEARCH: LazyLock<AhoCorasick> = LazyLock::new(|| prefix_automaton(&AWS_PREFIXES));
+static TOKEN_PREFIX_SEARCH: LazyLock<AhoCorasick> =
+    LazyLock::new(|| prefix_automaton(&TOKEN_PREFIX_TABLE.map(|(p, _)| p)));
+
+/// Bit `i` set when a prefix of pattern `i` of [`secrets`]'s table occurs in `t`.
+fn token_patterns_present(t: &[u8]) -> u32 {
+    let mut wanted = u32::from(AWS_PREFIX_SEARCH.is_match(t));
+    let others = 0b11_1110;
+    for m in TOKEN_PREFIX_SEARCH.find_iter(t) {
+        wanted |= 1 << TOKEN_PREFIX_TABLE[m.pattern().as_usize()].1;
+        if wanted & others == others {
+            break;
+        }
+    }
+    wanted
+}
 
 #[inline]
 fn is_word(b: u8) -> bool {
@@ -273,12 +295,14 @@ fn ibans(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ipv6s(text: &str, out: &mut Vec<Candidate>) {
+fn ipv6s(text: &str, colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
     let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
     let mut i = 0usize;
-    while let Some(p) = memchr::memchr(b':', &t[i..]) {
-        let colon = i + p;
+    for colon in positions(colon_or_equals) {
+        if colon < i || t[colon] != b':' {
+            continue;
+        }
         let mut s = colon;
         while s > 0 && is_v6(t[s - 1]) {
             s -= 1;
@@ -360,6 +384,12 @@ const SECRET_KEYS: &[&[u8]] = &[
     b"access-key", b"accesskey", b"auth_key", b"auth-key", b"authkey", b"credential",
 ];
 
+/// The last byte of every name in [`SECRET_KEYS`], or a plural's `s`, in either case.
+#[inline]
+fn may_end_secret_key(b: u8) -> bool {
+    matches!(b.to_ascii_lowercase(), b'd' | b't' | b'y' | b'n' | b'l' | b's')
+}
+
 #[inline]
 fn is_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
@@ -370,8 +400,8 @@ fn is_key_byte(b: u8) -> bool {
 /// SECRET, or an AWS_SECRET_KEY when the key is AWS's secret-key name and the
 /// value is 40 base64 characters. Found from the `=`/`:` bytes outward, which
 /// is much cheaper than a case-insensitive keyword search over all text.
-fn assignments(t: &[u8], out: &mut Vec<Candidate>) {
-    for op in memchr::memchr2_iter(b'=', b':', t) {
+fn assignments(t: &[u8], colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
+    for op in positions(colon_or_equals) {
         let prev = op.checked_sub(1).map(|p| t[p]);
         let next = t.get(op + 1).copied();
         let skip = match t[op] {
@@ -387,6 +417,10 @@ fn assignments(t: &[u8], out: &mut Vec<Candidate>) {
         }
         if k > 0 && matches!(t[k - 1], b'"' | b'\'') {
             k -= 1;
+        }
+        // Most `=`/`:` are rejected here, before the key is even delimited.
+        if k == 0 || !may_end_secret_key(t[k - 1]) {
+            continue;
         }
         let key_end = k;
         let key_start = t[..key_end].iter().rposition(|&b| !is_key_byte(b)).map_or(0, |p| p + 1);
@@ -470,7 +504,7 @@ fn plausible_secret(v: &[u8]) -> bool {
     (!identifier || has_digit) && has_alpha
 }
 
-fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
+fn secrets(text: &str, colon_or_equals: &[u64], has_at: bool, out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
     let simple: [(&Regex, PiiKind); 6] = [
         (&AWS_ACCESS, PiiKind::AwsAccessKey),
@@ -480,16 +514,9 @@ fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
         (&JWT, PiiKind::Jwt),
         (&PRIVATE_KEY, PiiKind::PrivateKey),
     ];
-    // One pass of the prefix automaton says which patterns can match at all;
-    // only those then scan the text (each with its own literal prefilter).
-    let all = (1u32 << simple.len()) - 1;
-    let mut wanted = 0u32;
-    for m in TOKEN_PREFIXES.find_iter(t) {
-        wanted |= 1 << TOKEN_PREFIX_TABLE[m.pattern().as_usize()].1;
-        if wanted == all {
-            break;
-        }
-    }
+    // The prefix automata say which patterns can match at all; only those
+    // then scan the text (each with its own literal prefilter).
+    let wanted = token_patterns_present(t);
     for (i, (pattern, kind)) in simple.into_iter().enumerate() {
         if wanted & (1 << i) == 0 {
             continue;
@@ -508,7 +535,7 @@ fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
             }
         }
     }
-    assignments(t, out);
+    assignments(t, colon_or_equals, out);
 }
 
 /// Some `://` is followed, within 258 bytes and before any whitespace or `/`,
@@ -528,11 +555,10 @@ pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
     if has_at {
         emails(text, out);
     }
-    secrets(text, has_at, out);
-    if memchr::memchr(b':', t).is_some() {
-        ipv6s(text, out);
-    }
-    let (windows, iban_windows) = digit_and_iban_windows(t);
+    let marks = Triggers::of(t);
+    secrets(text, &marks.colon_or_equals, has_at, out);
+    ipv6s(text, &marks.colon_or_equals, out);
+    let (windows, iban_windows) = digit_and_iban_windows(t, &marks.digit);
     if windows.is_empty() {
         return;
     }
@@ -549,59 +575,6 @@ const MIN_DIGITS: usize = 5;
 /// an extension such as ` ext. 12345`.
 const WINDOW_MARGIN: usize = 16;
 
-/// Bit `i` set when byte `i` of the little-endian word `x` is an ASCII digit.
-/// SWAR ("SIMD within a register"): `x ^ '0'` maps digits to 0..=9; adding
-/// 118 to each byte's low seven bits sets its top bit exactly when that byte
-/// is 10 or more (no carry crosses bytes), and the multiply gathers the eight
-/// top bits into one byte (Warren, "Hacker's Delight", 2nd ed., 6-1).
-#[inline]
-fn digit_bits(x: u64) -> u64 {
-    const L: u64 = 0x0101_0101_0101_0101;
-    let y = x ^ (L * u64::from(b'0'));
-    let high = !(((y & (L * 0x7f)) + L * (0x80 - 10)) | y) & (L * 0x80);
-    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// Call `f(start, end)` for every maximal run of ASCII digits, in order.
-/// Eight bytes are tested at a time, so digit-free text costs a few
-/// instructions per word.
-fn digit_runs(t: &[u8], mut f: impl FnMut(usize, usize)) {
-    let mut open: Option<usize> = None;
-    let mut visit = |mask: u64, len: usize, base: usize, open: &mut Option<usize>| {
-        // Bit i of `edges` is set where digit-ness changes between bytes i-1 and i.
-        let carry = u64::from(open.is_some());
-        let mut edges = (mask ^ ((mask << 1) | carry)) & ((1u64 << len) - 1);
-        while edges != 0 {
-            let i = edges.trailing_zeros() as usize;
-            edges &= edges - 1;
-            match open.take() {
-                Some(s) => f(s, base + i),
-                None => *open = Some(base + i),
-            }
-        }
-    };
-    let mut words = t.chunks_exact(8);
-    let mut base = 0usize;
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        let mask = digit_bits(u64::from_le_bytes(b));
-        if mask != 0 || open.is_some() {
-            visit(mask, 8, base, &mut open);
-        }
-        base += 8;
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        visit(digit_bits(u64::from_le_bytes(b)), rest.len(), base, &mut open);
-    }
-    if let Some(s) = open {
-        f(s, t.len());
-    }
-}
-
 /// Candidate ranges for the digit-driven detectors, from one pass over the
 /// text's digit runs:
 ///
@@ -611,7 +584,7 @@ fn digit_runs(t: &[u8], mut f: impl FnMut(usize, usize)) {
 ///   inside one, so the numeric patterns run only there;
 /// * IBAN windows: ranges starting where an IBAN may start, two capitals and
 ///   two digits after a non-word byte (the two digits begin a digit run).
-fn digit_and_iban_windows(t: &[u8]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
+fn digit_and_iban_windows(t: &[u8], digit_marks: &[u64]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
     let mut windows: Vec<NumWindow> = Vec::new();
     let mut ibans: Vec<(usize, usize)> = Vec::new();
     let close = |start: usize, end: usize, digits: usize, windows: &mut Vec<NumWindow>| {
@@ -634,7 +607,7 @@ fn digit_and_iban_windows(t: &[u8]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
         }
     };
     let (mut start, mut last, mut digits) = (0usize, 0usize, 0usize);
-    digit_runs(t, |i, e| {
+    runs(digit_marks, t.len(), |i, e| {
         if e - i >= 2 && i >= 2 && t[i - 1].is_ascii_uppercase() && t[i - 2].is_ascii_uppercase() && (i == 2 || !is_word(t[i - 3])) {
             ibans.push((i - 2, (i + 46).min(t.len())));
         }
@@ -672,40 +645,15 @@ mod tests {
         ] {
             assert!(!p.as_str().is_empty());
         }
-        assert!(TOKEN_PREFIXES.is_match("AKIA"));
+        assert_eq!(token_patterns_present(b"AKIA ghp_ glrt- xox eyJ PRIVATE KEY"), 0b11_1111);
+        assert_eq!(token_patterns_present(b"no tokens here"), 0);
     }
 
     #[test]
-    fn digit_bits_is_exact() {
-        for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut w = [b'x'; 8];
-                w[pos] = b;
-                let want = if b.is_ascii_digit() { 1u64 << pos } else { 0 };
-                assert_eq!(digit_bits(u64::from_le_bytes(w)), want, "byte {b} at {pos}");
-            }
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn digit_runs_match_a_plain_scan(t in proptest::collection::vec(proptest::sample::select(b"0123456789a /.-".to_vec()), 0..80)) {
-            let mut fast = Vec::new();
-            digit_runs(&t, |s, e| fast.push((s, e)));
-            let mut slow = Vec::new();
-            let mut i = 0;
-            while i < t.len() {
-                if t[i].is_ascii_digit() {
-                    let s = i;
-                    while i < t.len() && t[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                    slow.push((s, i));
-                } else {
-                    i += 1;
-                }
-            }
-            proptest::prop_assert_eq!(fast, slow);
+    fn secret_key_endings_are_all_listed() {
+        for key in SECRET_KEYS {
+            let last = key[key.len() - 1];
+            assert!(may_end_secret_key(last) && may_end_secret_key(last.to_ascii_uppercase()), "{key:?}");
         }
     }
 }
