@@ -3,9 +3,11 @@
 //! dicts and lists; `tunesmith.clean.scanners` wraps them in typed objects.
 //! Every call releases the GIL; batch calls run on tunesmith's rayon pool.
 
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString};
 use rayon::prelude::*;
 use tunesmith_core::pii::{self, PiiCounts, PiiKind, PiiSpan, RedactMode};
 use tunesmith_core::quality::gopher::{quality_stats, quality_verdict_of, GopherQualityConfig, QualityStats};
@@ -93,7 +95,22 @@ fn pii_scan_batch(py: Python<'_>, texts: Vec<PyBackedStr>, kinds: Option<Vec<Str
     }))
 }
 
-/// Redact `text`; returns the new text and `{kind: count}`.
+/// `text` redacted: the same object when it holds no PII (and is a plain
+/// `str`, not a subclass), else a new string.
+fn redacted_object<'py>(py: Python<'py>, text: &PyBackedStr, redacted: Option<String>) -> Bound<'py, PyAny> {
+    if let Some(new) = redacted {
+        return PyString::new(py, &new).into_any();
+    }
+    let Ok(original) = text.into_pyobject(py);
+    if original.is_exact_instance_of::<PyString>() {
+        original
+    } else {
+        PyString::new(py, text).into_any()
+    }
+}
+
+/// Redact `text`; returns the new text (`text` itself when it holds no PII)
+/// and `{kind: count}`.
 #[pyfunction]
 #[pyo3(signature = (text, mode="placeholder", salt=None, kinds=None))]
 fn pii_redact<'py>(
@@ -102,15 +119,26 @@ fn pii_redact<'py>(
     mode: &str,
     salt: Option<String>,
     kinds: Option<Vec<String>>,
-) -> PyResult<(String, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let mode = parse_mode(py, mode, salt)?;
     let kinds = parse_kinds(py, kinds)?;
-    let (out, counts) = detached(py, || pii::redact(&text, &mode, kinds.as_deref()));
-    Ok((out, counts_dict(py, &counts)?))
+    let (out, counts) = detached(py, || {
+        let (out, counts) = pii::redact_cow(&text, &mode, kinds.as_deref());
+        (owned_if_changed(out), counts)
+    });
+    Ok((redacted_object(py, &text, out), counts_dict(py, &counts)?))
 }
 
-/// `pii_redact` over a list, in parallel, in order; returns the texts and
-/// the total `{kind: count}`.
+fn owned_if_changed(text: Cow<'_, str>) -> Option<String> {
+    match text {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(new) => Some(new),
+    }
+}
+
+/// `pii_redact` over a list, in parallel, in order; returns the texts (each
+/// text without PII is the input object itself, not a copy) and the total
+/// `{kind: count}`.
 #[pyfunction]
 #[pyo3(signature = (texts, mode="placeholder", salt=None, kinds=None))]
 fn pii_redact_batch<'py>(
@@ -119,19 +147,26 @@ fn pii_redact_batch<'py>(
     mode: &str,
     salt: Option<String>,
     kinds: Option<Vec<String>>,
-) -> PyResult<(Vec<String>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let mode = parse_mode(py, mode, salt)?;
     let kinds = parse_kinds(py, kinds)?;
-    let (out, total) = detached(py, || {
-        let results = pii::redact_batch(&texts, &mode, kinds.as_deref());
+    let (redacted, total) = detached(py, || {
+        let results: Vec<(Option<String>, PiiCounts)> = texts
+            .par_iter()
+            .map(|t| {
+                let (out, counts) = pii::redact_cow(t, &mode, kinds.as_deref());
+                (owned_if_changed(out), counts)
+            })
+            .collect();
         let mut total = PiiCounts::default();
-        let mut out = Vec::with_capacity(results.len());
+        let mut redacted = Vec::with_capacity(results.len());
         for (text, counts) in results {
             total.add(&counts);
-            out.push(text);
+            redacted.push(text);
         }
-        (out, total)
+        (redacted, total)
     });
+    let out = PyList::new(py, texts.iter().zip(redacted).map(|(t, r)| redacted_object(py, t, r)))?;
     Ok((out, counts_dict(py, &total)?))
 }
 
