@@ -49,38 +49,37 @@ static URL_CREDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The literal prefixes of the token patterns, each with the index (in
-/// [`secrets`]'s table) of the pattern it starts. AWS's ten four-letter
-/// prefixes (pattern 0) have an automaton of their own: Teddy, the packed
-/// SIMD search both automata use, checks far fewer false candidates in two
-/// small sets of similar literals than in one mixed set of 26, and the two
-/// passes together cost about half of the one.
-const AWS_PREFIXES: [&str; 10] = ["AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"];
+/// [`secrets`]'s table) of the pattern it starts. AWS's prefixes (pattern 0)
+/// are found from the text's `A` marks instead: an automaton holding them
+/// too checks far more false candidates and costs about twice as much.
+const AWS_PREFIXES: [&[u8; 4]; 10] = [b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AROA", b"ANPA", b"ANVA", b"AIPA"];
 const TOKEN_PREFIX_TABLE: [(&str, usize); 16] = [
     ("ghp_", 1), ("gho_", 1), ("ghu_", 1), ("ghs_", 1), ("ghr_", 1), ("github_pat_", 1), ("glpat-", 2), ("gldt-", 2),
     ("glrt-", 2), ("glptt-", 2), ("glcbt-", 2), ("gloas-", 2), ("xox", 3), ("hooks.slack", 3), ("eyJ", 4),
     ("PRIVATE KEY", 5),
 ];
 
-fn prefix_automaton(prefixes: &[&str]) -> AhoCorasick {
+static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
     // Leftmost-first lets the automaton use its packed SIMD (Teddy) prefilter.
     // No prefix of one pattern overlaps a prefix of another pattern's (a
     // suffix of one is never the start of another), so non-overlapping
     // matches still report every pattern that occurs.
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostFirst)
-        .build(prefixes)
+        .build(TOKEN_PREFIX_TABLE.map(|(p, _)| p))
         .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
+});
+
+/// Some AWS key prefix occurs in `t`; `capital_a` marks its `A` bytes.
+fn has_aws_prefix(t: &[u8], capital_a: &[u64]) -> bool {
+    positions(capital_a).any(|i| t.get(i..i + 4).is_some_and(|w| t[i + 3] == b'A' && AWS_PREFIXES.iter().any(|p| p[..] == *w)))
 }
 
-static AWS_PREFIX_SEARCH: LazyLock<AhoCorasick> = LazyLock::new(|| prefix_automaton(&AWS_PREFIXES));
-static TOKEN_PREFIX_SEARCH: LazyLock<AhoCorasick> =
-    LazyLock::new(|| prefix_automaton(&TOKEN_PREFIX_TABLE.map(|(p, _)| p)));
-
 /// Bit `i` set when a prefix of pattern `i` of [`secrets`]'s table occurs in `t`.
-fn token_patterns_present(t: &[u8]) -> u32 {
-    let mut wanted = u32::from(AWS_PREFIX_SEARCH.is_match(t));
+fn token_patterns_present(t: &[u8], capital_a: &[u64]) -> u32 {
+    let mut wanted = u32::from(has_aws_prefix(t, capital_a));
     let others = 0b11_1110;
-    for m in TOKEN_PREFIX_SEARCH.find_iter(t) {
+    for m in TOKEN_PREFIXES.find_iter(t) {
         wanted |= 1 << TOKEN_PREFIX_TABLE[m.pattern().as_usize()].1;
         if wanted & others == others {
             break;
@@ -300,7 +299,9 @@ fn ipv6s(text: &str, colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
     let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
     let mut i = 0usize;
     for colon in positions(colon_or_equals) {
-        if colon < i || t[colon] != b':' {
+        // This is the first `:` of its run of address bytes (the run of an
+        // earlier one reaches `i`), so an address needs another right after.
+        if colon < i || t[colon] != b':' || !t.get(colon + 1).is_some_and(|&b| is_v6(b)) {
             continue;
         }
         let mut s = colon;
@@ -384,11 +385,8 @@ const SECRET_KEYS: &[&[u8]] = &[
     b"access-key", b"accesskey", b"auth_key", b"auth-key", b"authkey", b"credential",
 ];
 
-/// The last byte of every name in [`SECRET_KEYS`], or a plural's `s`, in either case.
-#[inline]
-fn may_end_secret_key(b: u8) -> bool {
-    matches!(b.to_ascii_lowercase(), b'd' | b't' | b'y' | b'n' | b'l' | b's')
-}
+/// The last two letters of every name in [`SECRET_KEYS`], lowercase.
+const SECRET_KEY_ENDINGS: [[u8; 2]; 6] = [*b"rd", *b"wd", *b"et", *b"ey", *b"en", *b"al"];
 
 #[inline]
 fn is_key_byte(b: u8) -> bool {
@@ -402,74 +400,95 @@ fn is_key_byte(b: u8) -> bool {
 /// is much cheaper than a case-insensitive keyword search over all text.
 fn assignments(t: &[u8], colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
     for op in positions(colon_or_equals) {
-        let prev = op.checked_sub(1).map(|p| t[p]);
-        let next = t.get(op + 1).copied();
-        let skip = match t[op] {
-            b'=' => next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>' | b':')),
-            _ => next == Some(b':') || prev == Some(b':') || next == Some(b'='),
-        };
-        if skip {
-            continue;
+        if key_may_name_secret(t, op) {
+            assignment_at(t, op, out);
         }
-        let mut k = op;
-        while k > 0 && matches!(t[k - 1], b' ' | b'\t') {
-            k -= 1;
+    }
+}
+
+/// Where the key of an assignment at `op` ends: before the spaces and the
+/// one quote that may stand between it and the operator.
+fn key_end_before(t: &[u8], op: usize) -> usize {
+    let mut k = op;
+    while k > 0 && matches!(t[k - 1], b' ' | b'\t') {
+        k -= 1;
+    }
+    if k > 0 && matches!(t[k - 1], b'"' | b'\'') {
+        k -= 1;
+    }
+    k
+}
+
+/// A necessary condition for [`assignment_at`] to find anything at `op`,
+/// checked in a few instructions: the bytes before it end like a name in
+/// [`SECRET_KEYS`] (or its plural). Most `=`/`:` fail it.
+fn key_may_name_secret(t: &[u8], op: usize) -> bool {
+    let k = key_end_before(t, op);
+    let ends_like_secret = |end: usize| {
+        end >= 2 && SECRET_KEY_ENDINGS.contains(&[t[end - 2].to_ascii_lowercase(), t[end - 1].to_ascii_lowercase()])
+    };
+    ends_like_secret(k) || (k >= 1 && t[k - 1].eq_ignore_ascii_case(&b's') && ends_like_secret(k - 1))
+}
+
+/// The assignment whose operator (`=` or `:`) is at `op`, if its key names
+/// a secret and its value looks like one.
+fn assignment_at(t: &[u8], op: usize, out: &mut Vec<Candidate>) {
+    let prev = op.checked_sub(1).map(|p| t[p]);
+    let next = t.get(op + 1).copied();
+    let skip = match t[op] {
+        b'=' => next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>' | b':')),
+        _ => next == Some(b':') || prev == Some(b':') || next == Some(b'='),
+    };
+    if skip {
+        return;
+    }
+    let key_end = key_end_before(t, op);
+    let key_start = t[..key_end].iter().rposition(|&b| !is_key_byte(b)).map_or(0, |p| p + 1);
+    if key_start == key_end {
+        return;
+    }
+    // Compared in place, case-insensitively: no lowercased copy per `=`/`:`.
+    let names_secret = |key: &[u8]| {
+        SECRET_KEYS.iter().any(|w| key.len() >= w.len() && key[key.len() - w.len()..].eq_ignore_ascii_case(w))
+    };
+    let mut key: &[u8] = &t[key_start..key_end];
+    if !names_secret(key) {
+        if key.last().is_some_and(|b| b.eq_ignore_ascii_case(&b's')) {
+            key = &key[..key.len() - 1];
         }
-        if k > 0 && matches!(t[k - 1], b'"' | b'\'') {
-            k -= 1;
-        }
-        // Most `=`/`:` are rejected here, before the key is even delimited.
-        if k == 0 || !may_end_secret_key(t[k - 1]) {
-            continue;
-        }
-        let key_end = k;
-        let key_start = t[..key_end].iter().rposition(|&b| !is_key_byte(b)).map_or(0, |p| p + 1);
-        if key_start == key_end {
-            continue;
-        }
-        // Compared in place, case-insensitively: no lowercased copy per `=`/`:`.
-        let names_secret = |key: &[u8]| {
-            SECRET_KEYS.iter().any(|w| key.len() >= w.len() && key[key.len() - w.len()..].eq_ignore_ascii_case(w))
-        };
-        let mut key: &[u8] = &t[key_start..key_end];
         if !names_secret(key) {
-            if key.last().is_some_and(|b| b.eq_ignore_ascii_case(&b's')) {
-                key = &key[..key.len() - 1];
-            }
-            if !names_secret(key) {
-                continue;
-            }
+            return;
         }
-        let mut v = op + 1 + usize::from(t[op] == b'=' && next == Some(b'>'));
-        while v < t.len() && matches!(t[v], b' ' | b'\t') {
-            v += 1;
+    }
+    let mut v = op + 1 + usize::from(t[op] == b'=' && next == Some(b'>'));
+    while v < t.len() && matches!(t[v], b' ' | b'\t') {
+        v += 1;
+    }
+    if v < t.len() && matches!(t[v], b'"' | b'\'') {
+        v += 1;
+    }
+    if squashed_ends_with(key, b"awssecretaccesskey") || squashed_ends_with(key, b"awssecretkey") {
+        let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
+        if t.len() >= v + 40 && t[v..v + 40].iter().all(base64) && !t.get(v + 40).is_some_and(base64) && right_ok(t, v + 40, true) {
+            push(out, PiiKind::AwsSecretKey, v, v + 40);
+            return;
         }
-        if v < t.len() && matches!(t[v], b'"' | b'\'') {
-            v += 1;
+    }
+    let stop = |b: &u8| b.is_ascii_whitespace() || b"\"'`,;<>(){}[]".contains(b);
+    let len = t[v..].iter().take(201).take_while(|b| !stop(b)).count();
+    if !(6..=200).contains(&len) {
+        return;
+    }
+    let g_end = v + len;
+    let call = matches!(t.get(g_end), Some(b'(' | b'['));
+    let arn = key_start > 0 && t[key_start - 1] == b':';
+    if (left_ok(t, key_start) || t[key_start - 1] == b'.') && !call && !arn {
+        let mut end = g_end;
+        while end > v && matches!(t[end - 1], b'.' | b':') {
+            end -= 1;
         }
-        if squashed_ends_with(key, b"awssecretaccesskey") || squashed_ends_with(key, b"awssecretkey") {
-            let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
-            if t.len() >= v + 40 && t[v..v + 40].iter().all(base64) && !t.get(v + 40).is_some_and(base64) && right_ok(t, v + 40, true) {
-                push(out, PiiKind::AwsSecretKey, v, v + 40);
-                continue;
-            }
-        }
-        let stop = |b: &u8| b.is_ascii_whitespace() || b"\"'`,;<>(){}[]".contains(b);
-        let len = t[v..].iter().take(201).take_while(|b| !stop(b)).count();
-        if !(6..=200).contains(&len) {
-            continue;
-        }
-        let g_end = v + len;
-        let call = matches!(t.get(g_end), Some(b'(' | b'['));
-        let arn = key_start > 0 && t[key_start - 1] == b':';
-        if (left_ok(t, key_start) || t[key_start - 1] == b'.') && !call && !arn {
-            let mut end = g_end;
-            while end > v && matches!(t[end - 1], b'.' | b':') {
-                end -= 1;
-            }
-            if plausible_secret(&t[v..end]) {
-                push(out, PiiKind::Secret, v, end);
-            }
+        if plausible_secret(&t[v..end]) {
+            push(out, PiiKind::Secret, v, end);
         }
     }
 }
@@ -504,7 +523,7 @@ fn plausible_secret(v: &[u8]) -> bool {
     (!identifier || has_digit) && has_alpha
 }
 
-fn secrets(text: &str, colon_or_equals: &[u64], has_at: bool, out: &mut Vec<Candidate>) {
+fn secrets(text: &str, marks: &Triggers, has_at: bool, out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
     let simple: [(&Regex, PiiKind); 6] = [
         (&AWS_ACCESS, PiiKind::AwsAccessKey),
@@ -516,7 +535,7 @@ fn secrets(text: &str, colon_or_equals: &[u64], has_at: bool, out: &mut Vec<Cand
     ];
     // The prefix automata say which patterns can match at all; only those
     // then scan the text (each with its own literal prefilter).
-    let wanted = token_patterns_present(t);
+    let wanted = token_patterns_present(t, &marks.capital_a);
     for (i, (pattern, kind)) in simple.into_iter().enumerate() {
         if wanted & (1 << i) == 0 {
             continue;
@@ -535,7 +554,7 @@ fn secrets(text: &str, colon_or_equals: &[u64], has_at: bool, out: &mut Vec<Cand
             }
         }
     }
-    assignments(t, colon_or_equals, out);
+    assignments(t, &marks.colon_or_equals, out);
 }
 
 /// Some `://` is followed, within 258 bytes and before any whitespace or `/`,
@@ -556,7 +575,7 @@ pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
         emails(text, out);
     }
     let marks = Triggers::of(t);
-    secrets(text, &marks.colon_or_equals, has_at, out);
+    secrets(text, &marks, has_at, out);
     ipv6s(text, &marks.colon_or_equals, out);
     let (windows, iban_windows) = digit_and_iban_windows(t, &marks.digit);
     if windows.is_empty() {
@@ -645,15 +664,43 @@ mod tests {
         ] {
             assert!(!p.as_str().is_empty());
         }
-        assert_eq!(token_patterns_present(b"AKIA ghp_ glrt- xox eyJ PRIVATE KEY"), 0b11_1111);
-        assert_eq!(token_patterns_present(b"no tokens here"), 0);
+        let present = |t: &[u8]| token_patterns_present(t, &Triggers::of(t).capital_a);
+        assert_eq!(present(b"AKIA ghp_ glrt- xox eyJ PRIVATE KEY"), 0b11_1111);
+        assert_eq!(present(b"no tokens here, AREA AKI"), 0);
+        assert_eq!(present(b"xANVA"), 1);
     }
 
     #[test]
     fn secret_key_endings_are_all_listed() {
         for key in SECRET_KEYS {
-            let last = key[key.len() - 1];
-            assert!(may_end_secret_key(last) && may_end_secret_key(last.to_ascii_uppercase()), "{key:?}");
+            assert!(SECRET_KEY_ENDINGS.contains(&[key[key.len() - 2], key[key.len() - 1]]), "{key:?}");
+        }
+    }
+
+    const ASSIGNMENT_PIECES: &[&str] = &[
+        "password", "Passwords", "PWD", "passwd", "api_key", "API-KEY", "apikey", "tokens", "secret", "aws_secret_access_key",
+        "credential", "Credentials", "authKey", "name", "=", ":", "=>", "==", "::", " ", "\t", "\"", "'", "hunter2x9!",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "abc123def", "${X}", "x", "s", "1", "\n", "(", ".",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn aws_prefixes_are_found_from_the_a_marks(t in proptest::collection::vec(proptest::sample::select(b"AKSIBCGPDRONV x".to_vec()), 0..40)) {
+            let plain = AWS_PREFIXES.iter().any(|p| memmem::find(&t, &p[..]).is_some());
+            proptest::prop_assert_eq!(has_aws_prefix(&t, &Triggers::of(&t).capital_a), plain);
+        }
+
+        #[test]
+        fn assignments_match_trying_every_operator(parts in proptest::collection::vec(proptest::sample::select(ASSIGNMENT_PIECES), 0..12)) {
+            let text = parts.concat();
+            let t = text.as_bytes();
+            let mut fast = Vec::new();
+            assignments(t, &Triggers::of(t).colon_or_equals, &mut fast);
+            let mut every = Vec::new();
+            for op in memchr::memchr2_iter(b'=', b':', t) {
+                assignment_at(t, op, &mut every);
+            }
+            proptest::prop_assert_eq!(fast, every);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! One pass over a text that marks the frequent bytes the detectors start
-//! from: `:` and `=` (IPv6 addresses, assignments) and ASCII digits (the
-//! numeric detectors). The marks are bitmaps, one bit per byte, so each
+//! from: `:` and `=` (IPv6 addresses, assignments), ASCII digits (the
+//! numeric detectors) and `A` (AWS key prefixes). The marks are bitmaps, one bit per byte, so each
 //! detector walks its positions with a few bit operations instead of
 //! restarting a `memchr` search at every hit (code and docs hold a `:` or `=`
 //! every 80 bytes or so, and each restart costs more than the bytes between).
@@ -12,26 +12,27 @@ pub(crate) struct Triggers {
     /// `:` and `=` (callers tell them apart by the byte itself).
     pub colon_or_equals: Vec<u64>,
     pub digit: Vec<u64>,
+    pub capital_a: Vec<u64>,
 }
 
 /// The masks of one 64-byte block, in [`Triggers`]' field order.
-type BlockMasks = [u64; 2];
+type BlockMasks = [u64; 3];
 
 impl Triggers {
     pub fn of(t: &[u8]) -> Triggers {
         let words = t.len().div_ceil(64);
-        let mut marks = Triggers { colon_or_equals: vec![0; words], digit: vec![0; words] };
+        let mut marks = Triggers { colon_or_equals: vec![0; words], digit: vec![0; words], capital_a: vec![0; words] };
         let mut blocks = t.chunks_exact(64);
         for (w, block) in (&mut blocks).enumerate() {
             let block: &[u8; 64] = block.try_into().unwrap_or(&[0; 64]);
-            [marks.colon_or_equals[w], marks.digit[w]] = block_masks(block);
+            [marks.colon_or_equals[w], marks.digit[w], marks.capital_a[w]] = block_masks(block);
         }
         let rest = blocks.remainder();
         if !rest.is_empty() {
             // Zero padding is none of the trigger bytes.
             let mut last = [0u8; 64];
             last[..rest.len()].copy_from_slice(rest);
-            [marks.colon_or_equals[words - 1], marks.digit[words - 1]] = block_masks(&last);
+            [marks.colon_or_equals[words - 1], marks.digit[words - 1], marks.capital_a[words - 1]] = block_masks(&last);
         }
         marks
     }
@@ -91,10 +92,11 @@ fn block_masks(block: &[u8; 64]) -> BlockMasks {
 /// The portable definition of [`block_masks`] (and the fallback off x86_64).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn scalar_block_masks(block: &[u8; 64]) -> BlockMasks {
-    let mut m = [0u64; 2];
+    let mut m = [0u64; 3];
     for (i, &b) in block.iter().enumerate() {
         m[0] |= u64::from(b == b':' || b == b'=') << i;
         m[1] |= u64::from(b.is_ascii_digit()) << i;
+        m[2] |= u64::from(b == b'A') << i;
     }
     m
 }
@@ -107,7 +109,7 @@ fn sse2_block_masks(block: &[u8; 64]) -> BlockMasks {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x, _mm_sub_epi8,
     };
-    let mut m = [0u64; 2];
+    let mut m = [0u64; 3];
     for (q, lane) in block.chunks_exact(16).enumerate() {
         let half = |i: usize| i64::from_le_bytes([
             lane[i], lane[i + 1], lane[i + 2], lane[i + 3], lane[i + 4], lane[i + 5], lane[i + 6], lane[i + 7],
@@ -121,6 +123,7 @@ fn sse2_block_masks(block: &[u8; 64]) -> BlockMasks {
         let nine = _mm_set1_epi8(9);
         let above_zero = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
         m[1] |= mask(_mm_cmpeq_epi8(_mm_max_epu8(above_zero, nine), nine));
+        m[2] |= mask(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'A' as i8)));
     }
     m
 }
@@ -142,13 +145,14 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn bitmaps_match_a_plain_scan(t in proptest::collection::vec(proptest::sample::select(b"0123456789a @:=/.-\xc3\xa9".to_vec()), 0..200)) {
+        fn bitmaps_match_a_plain_scan(t in proptest::collection::vec(proptest::sample::select(b"0123456789aA @:=/.-\xc3\xa9".to_vec()), 0..200)) {
             let marks = Triggers::of(&t);
             let plain = |want: &dyn Fn(u8) -> bool| t.iter().enumerate().filter(|(_, &b)| want(b)).map(|(i, _)| i).collect::<Vec<_>>();
             proptest::prop_assert_eq!(
                 positions(&marks.colon_or_equals).collect::<Vec<_>>(),
                 plain(&|b| b == b'=' || b == b':')
             );
+            proptest::prop_assert_eq!(positions(&marks.capital_a).collect::<Vec<_>>(), plain(&|b| b == b'A'));
             let mut fast = Vec::new();
             runs(&marks.digit, t.len(), |s, e| fast.push((s, e)));
             let mut slow = Vec::new();
