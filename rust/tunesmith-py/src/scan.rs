@@ -20,6 +20,33 @@ use tunesmith_core::CoreError;
 use crate::errors::to_pyerr;
 use crate::gil::detached;
 
+/// Below this many bytes in all, a PII call runs on the calling thread (the
+/// GIL released): handing it to the pool and waking a worker costs more
+/// (tens of microseconds) than scanning it.
+const INLINE_PII_BYTES: usize = 32 * 1024;
+
+/// Run `work` without the GIL: on the calling thread when `bytes` is small,
+/// else on tunesmith's pool.
+fn pii_work<T: Send>(py: Python<'_>, bytes: usize, work: impl FnOnce() -> T + Send) -> T {
+    if bytes < INLINE_PII_BYTES {
+        py.detach(work)
+    } else {
+        detached(py, work)
+    }
+}
+
+/// `work` over every text without the GIL, in order: serially on the
+/// calling thread when the texts are small in all, else in parallel on
+/// tunesmith's pool.
+fn pii_each<T: Send>(py: Python<'_>, texts: &[PyBackedStr], work: impl Fn(&str) -> T + Send + Sync) -> Vec<T> {
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    if bytes < INLINE_PII_BYTES {
+        py.detach(|| texts.iter().map(|t| work(t)).collect())
+    } else {
+        detached(py, || texts.par_iter().map(|t| work(t)).collect())
+    }
+}
+
 type SpanTuple = (&'static str, usize, usize, usize, usize, String);
 
 fn span_tuple(s: PiiSpan) -> SpanTuple {
@@ -79,7 +106,7 @@ fn normalize_texts(py: Python<'_>, texts: Vec<PyBackedStr>) -> Vec<String> {
 #[pyo3(signature = (text, kinds=None))]
 fn pii_scan(py: Python<'_>, text: PyBackedStr, kinds: Option<Vec<String>>) -> PyResult<Vec<SpanTuple>> {
     let kinds = parse_kinds(py, kinds)?;
-    Ok(detached(py, || pii::scan_kinds(&text, kinds.as_deref()).into_iter().map(span_tuple).collect()))
+    Ok(pii_work(py, text.len(), || pii::scan_kinds(&text, kinds.as_deref()).into_iter().map(span_tuple).collect()))
 }
 
 /// `pii_scan` over a list, in parallel, in order.
@@ -87,12 +114,8 @@ fn pii_scan(py: Python<'_>, text: PyBackedStr, kinds: Option<Vec<String>>) -> Py
 #[pyo3(signature = (texts, kinds=None))]
 fn pii_scan_batch(py: Python<'_>, texts: Vec<PyBackedStr>, kinds: Option<Vec<String>>) -> PyResult<Vec<Vec<SpanTuple>>> {
     let kinds = parse_kinds(py, kinds)?;
-    Ok(detached(py, || {
-        pii::scan_batch(&texts, kinds.as_deref())
-            .into_iter()
-            .map(|spans| spans.into_iter().map(span_tuple).collect())
-            .collect()
-    }))
+    let spans = pii_each(py, &texts, |t| pii::scan_kinds(t, kinds.as_deref()));
+    Ok(spans.into_iter().map(|s| s.into_iter().map(span_tuple).collect()).collect())
 }
 
 /// `text` redacted: the same object when it holds no PII (and is a plain
@@ -122,7 +145,7 @@ fn pii_redact<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let mode = parse_mode(py, mode, salt)?;
     let kinds = parse_kinds(py, kinds)?;
-    let (out, counts) = detached(py, || {
+    let (out, counts) = pii_work(py, text.len(), || {
         let (out, counts) = pii::redact_cow(&text, &mode, kinds.as_deref());
         (owned_if_changed(out), counts)
     });
@@ -150,22 +173,16 @@ fn pii_redact_batch<'py>(
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let mode = parse_mode(py, mode, salt)?;
     let kinds = parse_kinds(py, kinds)?;
-    let (redacted, total) = detached(py, || {
-        let results: Vec<(Option<String>, PiiCounts)> = texts
-            .par_iter()
-            .map(|t| {
-                let (out, counts) = pii::redact_cow(t, &mode, kinds.as_deref());
-                (owned_if_changed(out), counts)
-            })
-            .collect();
-        let mut total = PiiCounts::default();
-        let mut redacted = Vec::with_capacity(results.len());
-        for (text, counts) in results {
-            total.add(&counts);
-            redacted.push(text);
-        }
-        (redacted, total)
+    let results = pii_each(py, &texts, |t| {
+        let (out, counts) = pii::redact_cow(t, &mode, kinds.as_deref());
+        (owned_if_changed(out), counts)
     });
+    let mut total = PiiCounts::default();
+    let mut redacted = Vec::with_capacity(results.len());
+    for (text, counts) in results {
+        total.add(&counts);
+        redacted.push(text);
+    }
     let out = PyList::new(py, texts.iter().zip(redacted).map(|(t, r)| redacted_object(py, t, r)))?;
     Ok((out, counts_dict(py, &total)?))
 }
