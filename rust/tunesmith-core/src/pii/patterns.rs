@@ -294,48 +294,60 @@ fn ibans(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
+#[inline]
+fn is_v6(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
 fn ipv6s(text: &str, colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
-    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    let mut i = 0usize;
+    let mut next = 0usize;
     for colon in positions(colon_or_equals) {
         // This is the first `:` of its run of address bytes (the run of an
-        // earlier one reaches `i`), so an address needs another right after.
-        if colon < i || t[colon] != b':' || !t.get(colon + 1).is_some_and(|&b| is_v6(b)) {
+        // earlier one reaches `next`), so an address needs another right after.
+        if colon < next || t[colon] != b':' || !t.get(colon + 1).is_some_and(|&b| is_v6(b)) {
             continue;
         }
-        let mut s = colon;
-        while s > 0 && is_v6(t[s - 1]) {
-            s -= 1;
-        }
-        let mut e = colon;
-        while e < t.len() && is_v6(t[e]) {
-            e += 1;
-        }
-        i = e.max(colon + 1);
-        while s < colon && matches!(t[s], b'.') {
-            s += 1;
-        }
-        while e > colon + 1 && matches!(t[e - 1], b'.' | b':') && !t[..e].ends_with(b"::") {
-            e -= 1;
-        }
-        if s > 0 && is_word(t[s - 1]) || t.get(e).is_some_and(|&b| is_word(b) || b == b'%') && t.get(e) != Some(&b'%') {
-            continue;
-        }
-        let cand = &text[s..e];
-        if cand.bytes().filter(|&b| b == b':').count() < 2 {
-            continue;
-        }
-        if std::net::Ipv6Addr::from_str(cand).is_err() {
-            continue;
-        }
-        // Two short groups (`3::2`, `a::b`) are slices and paths in code.
-        let groups = cand.split(':').filter(|g| !g.is_empty()).count();
-        let long_group = cand.split(':').any(|g| g.len() >= 3);
-        if groups >= 3 || (groups == 2 && long_group) || cand == "::1" {
-            push(out, PiiKind::Ipv6, s, e);
-        }
+        next = ipv6_around(text, colon, out);
     }
+}
+
+/// The IPv6 address in the run of address bytes around `colon`, if any.
+/// Returns where the run ends: the next `:` worth looking at is past it.
+fn ipv6_around(text: &str, colon: usize, out: &mut Vec<Candidate>) -> usize {
+    let t = text.as_bytes();
+    let mut s = colon;
+    while s > 0 && is_v6(t[s - 1]) {
+        s -= 1;
+    }
+    let mut e = colon;
+    while e < t.len() && is_v6(t[e]) {
+        e += 1;
+    }
+    let next = e.max(colon + 1);
+    while s < colon && matches!(t[s], b'.') {
+        s += 1;
+    }
+    while e > colon + 1 && matches!(t[e - 1], b'.' | b':') && !t[..e].ends_with(b"::") {
+        e -= 1;
+    }
+    if s > 0 && is_word(t[s - 1]) || t.get(e).is_some_and(|&b| is_word(b) || b == b'%') && t.get(e) != Some(&b'%') {
+        return next;
+    }
+    let cand = &text[s..e];
+    if cand.bytes().filter(|&b| b == b':').count() < 2 {
+        return next;
+    }
+    if std::net::Ipv6Addr::from_str(cand).is_err() {
+        return next;
+    }
+    // Two short groups (`3::2`, `a::b`) are slices and paths in code.
+    let groups = cand.split(':').filter(|g| !g.is_empty()).count();
+    let long_group = cand.split(':').any(|g| g.len() >= 3);
+    if groups >= 3 || (groups == 2 && long_group) || cand == "::1" {
+        push(out, PiiKind::Ipv6, s, e);
+    }
+    next
 }
 
 fn emails(text: &str, out: &mut Vec<Candidate>) {
@@ -684,6 +696,19 @@ mod tests {
     ];
 
     proptest::proptest! {
+        #[test]
+        fn ipv6s_match_trying_every_colon(t in proptest::collection::vec(proptest::sample::select(b"0123abcfx::::..% -=1".to_vec()), 0..40)) {
+            let text = String::from_utf8(t).unwrap_or_default();
+            let mut fast = Vec::new();
+            ipv6s(&text, &Triggers::of(text.as_bytes()).colon_or_equals, &mut fast);
+            let mut every = Vec::new();
+            let mut next = 0;
+            while let Some(p) = memchr::memchr(b':', &text.as_bytes()[next..]) {
+                next = ipv6_around(&text, next + p, &mut every);
+            }
+            proptest::prop_assert_eq!(fast, every);
+        }
+
         #[test]
         fn aws_prefixes_are_found_from_the_a_marks(t in proptest::collection::vec(proptest::sample::select(b"AKSIBCGPDRONV x".to_vec()), 0..40)) {
             let plain = AWS_PREFIXES.iter().any(|p| memmem::find(&t, &p[..]).is_some());
