@@ -1,9 +1,10 @@
 //! One pass over a text that marks the frequent bytes the detectors start
 //! from: `:` and `=` (IPv6 addresses, assignments), ASCII digits (the
-//! numeric detectors) and `A` (AWS key prefixes). The marks are bitmaps, one bit per byte, so each
-//! detector walks its positions with a few bit operations instead of
-//! restarting a `memchr` search at every hit (code and docs hold a `:` or `=`
-//! every 80 bytes or so, and each restart costs more than the bytes between).
+//! numeric detectors) and `A` (AWS key prefixes). The marks are bitmaps, one
+//! bit per byte, so each detector walks its positions with a few bit
+//! operations instead of restarting a `memchr` search at every hit (code and
+//! docs hold a `:` or `=` every 80 bytes or so, and each restart costs more
+//! than the bytes between).
 
 /// Bitmaps of the trigger bytes of one text: bit `i % 64` of word `i / 64`
 /// is set when byte `i` is that trigger.
@@ -24,6 +25,7 @@ impl Triggers {
         let mut marks = Triggers { colon_or_equals: vec![0; words], digit: vec![0; words], capital_a: vec![0; words] };
         let mut blocks = t.chunks_exact(64);
         for (w, block) in (&mut blocks).enumerate() {
+            // `chunks_exact(64)` yields 64-byte blocks only; the fallback never runs.
             let block: &[u8; 64] = block.try_into().unwrap_or(&[0; 64]);
             [marks.colon_or_equals[w], marks.digit[w], marks.capital_a[w]] = block_masks(block);
         }
