@@ -7,7 +7,9 @@ Builds the corpus with ../shared/bench/make_corpus.py when it is missing (it
 writes the ground truth: injected PII with character offsets, and decoys that
 must not be flagged). Speeds are MB of text per second of wall time on the same
 document sample for every tool (tunesmith on all cores, and on one thread; the
-peers are single-threaded Python). Recall is over every injected item of the
+peers are single-threaded Python), each the median of ``--repeats`` timed runs
+after one untimed warm-up run (the peers build their recognizers outside the
+timing too). Recall is over every injected item of the
 whole corpus; precision over the detections that touch an injected value or a
 decoy (the base text is real and has unlabelled PII of its own, counted apart).
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -53,11 +56,30 @@ def timed(fn, *args, **kw):
     return out, time.perf_counter() - t0
 
 
-def run_datatrove(texts: list[str]) -> list[str]:
+def median_time(repeats: int, fn, *args) -> float:
+    """Median wall time of ``repeats`` runs of ``fn(*args)`` after one warm-up run."""
+    fn(*args)
+    return statistics.median(timed(fn, *args)[1] for _ in range(repeats))
+
+
+def ours_all_and_one_thread(texts: list[str], repeats: int) -> tuple[float, float]:
+    t_all = median_time(repeats, redact_pii, texts)
+    _core.set_num_threads(1)
+    try:
+        t_one = median_time(repeats, redact_pii, texts)
+    finally:
+        _core.set_num_threads(0)
+    return t_all, t_one
+
+
+def datatrove_formatter():
     from datatrove.pipeline.formatters import PIIFormatter
 
-    f = PIIFormatter()
-    return [f.format(t) for t in texts]
+    return PIIFormatter()
+
+
+def run_datatrove(texts: list[str], formatter) -> list[str]:
+    return [formatter.format(t) for t in texts]
 
 
 def presidio_recognizers():
@@ -103,6 +125,7 @@ def main() -> None:
     ap.add_argument("--peer-mb", type=float, default=8.0, help="sample size for the datatrove comparison")
     ap.add_argument("--presidio-mb", type=float, default=2.0, help="sample size for the presidio comparison")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per tool and sample (the median is reported)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
@@ -123,17 +146,14 @@ def main() -> None:
     for m in acc["fp_examples"][:5]:
         print("  false positive:", m)
 
-    _, t_full = timed(redact_pii, texts)
+    t_full = median_time(args.repeats, redact_pii, texts)
     print(f"tunesmith scan+redact, whole corpus, all cores: {mb(texts) / t_full:.1f} MB/s")
     figures["tunesmith_full_mbs"] = mb(texts) / t_full
 
     rows = []
     sample = take_mb(texts, args.peer_mb, args.seed)
-    _, t_ours = timed(redact_pii, sample)
-    _core.set_num_threads(1)
-    _, t_ours_1 = timed(redact_pii, sample)
-    _core.set_num_threads(0)
-    _, t_dt = timed(run_datatrove, sample)
+    t_ours, t_ours_1 = ours_all_and_one_thread(sample, args.repeats)
+    t_dt = median_time(args.repeats, run_datatrove, sample, datatrove_formatter())
     rows.append(("datatrove PIIFormatter (email, IPv4)", mb(sample), t_ours, t_ours_1, t_dt))
 
     try:
@@ -142,11 +162,8 @@ def main() -> None:
         print(f"presidio not installed ({e}); skipping it")
     else:
         small = take_mb(texts, args.presidio_mb, args.seed)
-        _, t_p = timed(run_presidio, small, recognizers)
-        _, t_ours_s = timed(redact_pii, small)
-        _core.set_num_threads(1)
-        _, t_ours_s1 = timed(redact_pii, small)
-        _core.set_num_threads(0)
+        t_p = median_time(args.repeats, run_presidio, small, recognizers)
+        t_ours_s, t_ours_s1 = ours_all_and_one_thread(small, args.repeats)
         rows.append(("presidio pattern recognizers", mb(small), t_ours_s, t_ours_s1, t_p))
 
     print(f"{'peer':<38} {'MB':>6} {'tunesmith MB/s':>15} {'1 thread':>9} {'peer MB/s':>10} {'ratio':>8} {'ratio 1t':>9}")

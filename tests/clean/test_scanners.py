@@ -127,6 +127,20 @@ def test_redaction_modes_and_counts():
     assert total == {"EMAIL": 1, "SSN": 1}
 
 
+def test_texts_without_pii_come_back_uncopied():
+    clean = "nothing here, " * 3
+    assert redact_pii(clean) is clean
+    texts = [clean, "mail a@b.io"]
+    out = redact_pii(texts)
+    assert out[0] is clean and out[1] == "mail [EMAIL]"
+
+    class Text(str):
+        pass
+
+    assert type(redact_pii(Text("plain"))) is str
+    assert type(redact_pii([Text("plain")])[0]) is str
+
+
 def test_bad_arguments_raise_value_errors():
     with pytest.raises(ValueError, match="mode"):
         redact_pii("x", mode="shred")

@@ -3,9 +3,11 @@
 //! dicts and lists; `tunesmith.clean.scanners` wraps them in typed objects.
 //! Every call releases the GIL; batch calls run on tunesmith's rayon pool.
 
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString};
 use rayon::prelude::*;
 use tunesmith_core::pii::{self, PiiCounts, PiiKind, PiiSpan, RedactMode};
 use tunesmith_core::quality::gopher::{quality_stats, quality_verdict_of, GopherQualityConfig, QualityStats};
@@ -17,6 +19,33 @@ use tunesmith_core::CoreError;
 
 use crate::errors::to_pyerr;
 use crate::gil::detached;
+
+/// Below this many bytes in all, a PII call runs on the calling thread (the
+/// GIL released): handing it to the pool and waking a worker costs more
+/// (tens of microseconds) than scanning it.
+const INLINE_PII_BYTES: usize = 32 * 1024;
+
+/// Run `work` without the GIL: on the calling thread when `bytes` is small,
+/// else on tunesmith's pool.
+fn pii_work<T: Send>(py: Python<'_>, bytes: usize, work: impl FnOnce() -> T + Send) -> T {
+    if bytes < INLINE_PII_BYTES {
+        py.detach(work)
+    } else {
+        detached(py, work)
+    }
+}
+
+/// `work` over every text without the GIL, in order: serially on the
+/// calling thread when the texts are small in all, else in parallel on
+/// tunesmith's pool.
+fn pii_each<T: Send>(py: Python<'_>, texts: &[PyBackedStr], work: impl Fn(&str) -> T + Send + Sync) -> Vec<T> {
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    if bytes < INLINE_PII_BYTES {
+        py.detach(|| texts.iter().map(|t| work(t)).collect())
+    } else {
+        detached(py, || texts.par_iter().map(|t| work(t)).collect())
+    }
+}
 
 type SpanTuple = (&'static str, usize, usize, usize, usize, String);
 
@@ -77,7 +106,7 @@ fn normalize_texts(py: Python<'_>, texts: Vec<PyBackedStr>) -> Vec<String> {
 #[pyo3(signature = (text, kinds=None))]
 fn pii_scan(py: Python<'_>, text: PyBackedStr, kinds: Option<Vec<String>>) -> PyResult<Vec<SpanTuple>> {
     let kinds = parse_kinds(py, kinds)?;
-    Ok(detached(py, || pii::scan_kinds(&text, kinds.as_deref()).into_iter().map(span_tuple).collect()))
+    Ok(pii_work(py, text.len(), || pii::scan_kinds(&text, kinds.as_deref()).into_iter().map(span_tuple).collect()))
 }
 
 /// `pii_scan` over a list, in parallel, in order.
@@ -85,15 +114,26 @@ fn pii_scan(py: Python<'_>, text: PyBackedStr, kinds: Option<Vec<String>>) -> Py
 #[pyo3(signature = (texts, kinds=None))]
 fn pii_scan_batch(py: Python<'_>, texts: Vec<PyBackedStr>, kinds: Option<Vec<String>>) -> PyResult<Vec<Vec<SpanTuple>>> {
     let kinds = parse_kinds(py, kinds)?;
-    Ok(detached(py, || {
-        pii::scan_batch(&texts, kinds.as_deref())
-            .into_iter()
-            .map(|spans| spans.into_iter().map(span_tuple).collect())
-            .collect()
-    }))
+    let spans = pii_each(py, &texts, |t| pii::scan_kinds(t, kinds.as_deref()));
+    Ok(spans.into_iter().map(|s| s.into_iter().map(span_tuple).collect()).collect())
 }
 
-/// Redact `text`; returns the new text and `{kind: count}`.
+/// `text` redacted: the same object when it holds no PII (and is a plain
+/// `str`, not a subclass), else a new string.
+fn redacted_object<'py>(py: Python<'py>, text: &PyBackedStr, redacted: Option<String>) -> Bound<'py, PyAny> {
+    if let Some(new) = redacted {
+        return PyString::new(py, &new).into_any();
+    }
+    let Ok(original) = text.into_pyobject(py);
+    if original.is_exact_instance_of::<PyString>() {
+        original
+    } else {
+        PyString::new(py, text).into_any()
+    }
+}
+
+/// Redact `text`; returns the new text (`text` itself when it holds no PII)
+/// and `{kind: count}`.
 #[pyfunction]
 #[pyo3(signature = (text, mode="placeholder", salt=None, kinds=None))]
 fn pii_redact<'py>(
@@ -102,15 +142,26 @@ fn pii_redact<'py>(
     mode: &str,
     salt: Option<String>,
     kinds: Option<Vec<String>>,
-) -> PyResult<(String, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let mode = parse_mode(py, mode, salt)?;
     let kinds = parse_kinds(py, kinds)?;
-    let (out, counts) = detached(py, || pii::redact(&text, &mode, kinds.as_deref()));
-    Ok((out, counts_dict(py, &counts)?))
+    let (out, counts) = pii_work(py, text.len(), || {
+        let (out, counts) = pii::redact_cow(&text, &mode, kinds.as_deref());
+        (owned_if_changed(out), counts)
+    });
+    Ok((redacted_object(py, &text, out), counts_dict(py, &counts)?))
 }
 
-/// `pii_redact` over a list, in parallel, in order; returns the texts and
-/// the total `{kind: count}`.
+fn owned_if_changed(text: Cow<'_, str>) -> Option<String> {
+    match text {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(new) => Some(new),
+    }
+}
+
+/// `pii_redact` over a list, in parallel, in order; returns the texts (each
+/// text without PII is the input object itself, not a copy) and the total
+/// `{kind: count}`.
 #[pyfunction]
 #[pyo3(signature = (texts, mode="placeholder", salt=None, kinds=None))]
 fn pii_redact_batch<'py>(
@@ -119,19 +170,20 @@ fn pii_redact_batch<'py>(
     mode: &str,
     salt: Option<String>,
     kinds: Option<Vec<String>>,
-) -> PyResult<(Vec<String>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let mode = parse_mode(py, mode, salt)?;
     let kinds = parse_kinds(py, kinds)?;
-    let (out, total) = detached(py, || {
-        let results = pii::redact_batch(&texts, &mode, kinds.as_deref());
-        let mut total = PiiCounts::default();
-        let mut out = Vec::with_capacity(results.len());
-        for (text, counts) in results {
-            total.add(&counts);
-            out.push(text);
-        }
-        (out, total)
+    let results = pii_each(py, &texts, |t| {
+        let (out, counts) = pii::redact_cow(t, &mode, kinds.as_deref());
+        (owned_if_changed(out), counts)
     });
+    let mut total = PiiCounts::default();
+    let mut redacted = Vec::with_capacity(results.len());
+    for (text, counts) in results {
+        total.add(&counts);
+        redacted.push(text);
+    }
+    let out = PyList::new(py, texts.iter().zip(redacted).map(|(t, r)| redacted_object(py, t, r)))?;
     Ok((out, counts_dict(py, &total)?))
 }
 

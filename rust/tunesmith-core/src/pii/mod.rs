@@ -18,8 +18,10 @@
 //! equal values stay linkable without being readable.
 
 pub mod patterns;
+mod triggers;
 pub mod validators;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The kinds of PII and secrets [`scan`] finds.
@@ -292,10 +294,16 @@ fn push_replacement(out: &mut String, kind: PiiKind, value: &str, mode: &RedactM
 /// the redacted text and the number of spans per kind. Borrows nothing: when
 /// nothing is found the text is copied unchanged.
 pub fn redact(text: &str, mode: &RedactMode, kinds: Option<&[PiiKind]>) -> (String, PiiCounts) {
+    let (out, counts) = redact_cow(text, mode, kinds);
+    (out.into_owned(), counts)
+}
+
+/// [`redact`] that returns `text` itself, borrowed, when nothing is found.
+pub fn redact_cow<'a>(text: &'a str, mode: &RedactMode, kinds: Option<&[PiiKind]>) -> (Cow<'a, str>, PiiCounts) {
     let ranges = scan_ranges(text, kinds);
     let mut counts = PiiCounts::default();
     if ranges.is_empty() {
-        return (text.to_string(), counts);
+        return (Cow::Borrowed(text), counts);
     }
     let mut out = String::with_capacity(text.len());
     let mut pos = 0usize;
@@ -306,7 +314,7 @@ pub fn redact(text: &str, mode: &RedactMode, kinds: Option<&[PiiKind]>) -> (Stri
         pos = c.end;
     }
     out.push_str(&text[pos..]);
-    (out, counts)
+    (Cow::Owned(out), counts)
 }
 
 /// [`scan`] over many texts on the current rayon pool, in input order.

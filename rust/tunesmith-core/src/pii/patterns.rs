@@ -10,6 +10,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::memmem;
 use regex::bytes::Regex;
 
+use super::triggers::{positions, runs, Triggers};
 use super::validators::{card_ok, iban_length, iban_ok, ssn_ok};
 use super::{Candidate, PiiKind};
 
@@ -48,12 +49,14 @@ static URL_CREDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The literal prefixes of the token patterns, each with the index (in
-/// [`secrets`]'s table) of the pattern it starts.
-const TOKEN_PREFIX_TABLE: [(&str, usize); 26] = [
-    ("AKIA", 0), ("ASIA", 0), ("ABIA", 0), ("ACCA", 0), ("AGPA", 0), ("AIDA", 0), ("AROA", 0), ("ANPA", 0),
-    ("ANVA", 0), ("AIPA", 0), ("ghp_", 1), ("gho_", 1), ("ghu_", 1), ("ghs_", 1), ("ghr_", 1), ("github_pat_", 1),
-    ("glpat-", 2), ("gldt-", 2), ("glrt-", 2), ("glptt-", 2), ("glcbt-", 2), ("gloas-", 2), ("xox", 3),
-    ("hooks.slack", 3), ("eyJ", 4), ("PRIVATE KEY", 5),
+/// [`secrets`]'s table) of the pattern it starts. AWS's prefixes (pattern 0)
+/// are found from the text's `A` marks instead: an automaton holding them
+/// too checks far more false candidates and costs about twice as much.
+const AWS_PREFIXES: [&[u8; 4]; 10] = [b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AROA", b"ANPA", b"ANVA", b"AIPA"];
+const TOKEN_PREFIX_TABLE: [(&str, usize); 16] = [
+    ("ghp_", 1), ("gho_", 1), ("ghu_", 1), ("ghs_", 1), ("ghr_", 1), ("github_pat_", 1), ("glpat-", 2), ("gldt-", 2),
+    ("glrt-", 2), ("glptt-", 2), ("glcbt-", 2), ("gloas-", 2), ("xox", 3), ("hooks.slack", 3), ("eyJ", 4),
+    ("PRIVATE KEY", 5),
 ];
 
 static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
@@ -66,6 +69,24 @@ static TOKEN_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .build(TOKEN_PREFIX_TABLE.map(|(p, _)| p))
         .unwrap_or_else(|e| panic!("invalid built-in automaton: {e}"))
 });
+
+/// Some AWS key prefix occurs in `t`; `capital_a` marks its `A` bytes.
+fn has_aws_prefix(t: &[u8], capital_a: &[u64]) -> bool {
+    positions(capital_a).any(|i| t.get(i..i + 4).is_some_and(|w| t[i + 3] == b'A' && AWS_PREFIXES.iter().any(|p| p[..] == *w)))
+}
+
+/// Bit `i` set when a prefix of pattern `i` of [`secrets`]'s table occurs in `t`.
+fn token_patterns_present(t: &[u8], capital_a: &[u64]) -> u32 {
+    let mut wanted = u32::from(has_aws_prefix(t, capital_a));
+    let others = 0b11_1110;
+    for m in TOKEN_PREFIXES.find_iter(t) {
+        wanted |= 1 << TOKEN_PREFIX_TABLE[m.pattern().as_usize()].1;
+        if wanted & others == others {
+            break;
+        }
+    }
+    wanted
+}
 
 #[inline]
 fn is_word(b: u8) -> bool {
@@ -273,44 +294,60 @@ fn ibans(t: &[u8], windows: &[(usize, usize)], out: &mut Vec<Candidate>) {
     });
 }
 
-fn ipv6s(text: &str, out: &mut Vec<Candidate>) {
+#[inline]
+fn is_v6(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+fn ipv6s(text: &str, colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
-    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    let mut i = 0usize;
-    while let Some(p) = memchr::memchr(b':', &t[i..]) {
-        let colon = i + p;
-        let mut s = colon;
-        while s > 0 && is_v6(t[s - 1]) {
-            s -= 1;
-        }
-        let mut e = colon;
-        while e < t.len() && is_v6(t[e]) {
-            e += 1;
-        }
-        i = e.max(colon + 1);
-        while s < colon && matches!(t[s], b'.') {
-            s += 1;
-        }
-        while e > colon + 1 && matches!(t[e - 1], b'.' | b':') && !t[..e].ends_with(b"::") {
-            e -= 1;
-        }
-        if s > 0 && is_word(t[s - 1]) || t.get(e).is_some_and(|&b| is_word(b) || b == b'%') && t.get(e) != Some(&b'%') {
+    let mut next = 0usize;
+    for colon in positions(colon_or_equals) {
+        // This is the first `:` of its run of address bytes (the run of an
+        // earlier one reaches `next`), so an address needs another right after.
+        if colon < next || t[colon] != b':' || !t.get(colon + 1).is_some_and(|&b| is_v6(b)) {
             continue;
         }
-        let cand = &text[s..e];
-        if cand.bytes().filter(|&b| b == b':').count() < 2 {
-            continue;
-        }
-        if std::net::Ipv6Addr::from_str(cand).is_err() {
-            continue;
-        }
-        // Two short groups (`3::2`, `a::b`) are slices and paths in code.
-        let groups = cand.split(':').filter(|g| !g.is_empty()).count();
-        let long_group = cand.split(':').any(|g| g.len() >= 3);
-        if groups >= 3 || (groups == 2 && long_group) || cand == "::1" {
-            push(out, PiiKind::Ipv6, s, e);
-        }
+        next = ipv6_around(text, colon, out);
     }
+}
+
+/// The IPv6 address in the run of address bytes around `colon`, if any.
+/// Returns where the run ends: the next `:` worth looking at is past it.
+fn ipv6_around(text: &str, colon: usize, out: &mut Vec<Candidate>) -> usize {
+    let t = text.as_bytes();
+    let mut s = colon;
+    while s > 0 && is_v6(t[s - 1]) {
+        s -= 1;
+    }
+    let mut e = colon;
+    while e < t.len() && is_v6(t[e]) {
+        e += 1;
+    }
+    let next = e.max(colon + 1);
+    while s < colon && matches!(t[s], b'.') {
+        s += 1;
+    }
+    while e > colon + 1 && matches!(t[e - 1], b'.' | b':') && !t[..e].ends_with(b"::") {
+        e -= 1;
+    }
+    if s > 0 && is_word(t[s - 1]) || t.get(e).is_some_and(|&b| is_word(b) || b == b'%') && t.get(e) != Some(&b'%') {
+        return next;
+    }
+    let cand = &text[s..e];
+    if cand.bytes().filter(|&b| b == b':').count() < 2 {
+        return next;
+    }
+    if std::net::Ipv6Addr::from_str(cand).is_err() {
+        return next;
+    }
+    // Two short groups (`3::2`, `a::b`) are slices and paths in code.
+    let groups = cand.split(':').filter(|g| !g.is_empty()).count();
+    let long_group = cand.split(':').any(|g| g.len() >= 3);
+    if groups >= 3 || (groups == 2 && long_group) || cand == "::1" {
+        push(out, PiiKind::Ipv6, s, e);
+    }
+    next
 }
 
 fn emails(text: &str, out: &mut Vec<Candidate>) {
@@ -360,6 +397,9 @@ const SECRET_KEYS: &[&[u8]] = &[
     b"access-key", b"accesskey", b"auth_key", b"auth-key", b"authkey", b"credential",
 ];
 
+/// The last two letters of every name in [`SECRET_KEYS`], lowercase.
+const SECRET_KEY_ENDINGS: [[u8; 2]; 6] = [*b"rd", *b"wd", *b"et", *b"ey", *b"en", *b"al"];
+
 #[inline]
 fn is_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
@@ -370,72 +410,97 @@ fn is_key_byte(b: u8) -> bool {
 /// SECRET, or an AWS_SECRET_KEY when the key is AWS's secret-key name and the
 /// value is 40 base64 characters. Found from the `=`/`:` bytes outward, which
 /// is much cheaper than a case-insensitive keyword search over all text.
-fn assignments(t: &[u8], out: &mut Vec<Candidate>) {
-    for op in memchr::memchr2_iter(b'=', b':', t) {
-        let prev = op.checked_sub(1).map(|p| t[p]);
-        let next = t.get(op + 1).copied();
-        let skip = match t[op] {
-            b'=' => next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>' | b':')),
-            _ => next == Some(b':') || prev == Some(b':') || next == Some(b'='),
-        };
-        if skip {
-            continue;
+fn assignments(t: &[u8], colon_or_equals: &[u64], out: &mut Vec<Candidate>) {
+    for op in positions(colon_or_equals) {
+        if key_may_name_secret(t, op) {
+            assignment_at(t, op, out);
         }
-        let mut k = op;
-        while k > 0 && matches!(t[k - 1], b' ' | b'\t') {
-            k -= 1;
+    }
+}
+
+/// Where the key of an assignment at `op` ends: before the spaces and the
+/// one quote that may stand between it and the operator.
+fn key_end_before(t: &[u8], op: usize) -> usize {
+    let mut k = op;
+    while k > 0 && matches!(t[k - 1], b' ' | b'\t') {
+        k -= 1;
+    }
+    if k > 0 && matches!(t[k - 1], b'"' | b'\'') {
+        k -= 1;
+    }
+    k
+}
+
+/// A necessary condition for [`assignment_at`] to find anything at `op`,
+/// checked in a few instructions: the bytes before it end like a name in
+/// [`SECRET_KEYS`] (or its plural). Most `=`/`:` fail it.
+fn key_may_name_secret(t: &[u8], op: usize) -> bool {
+    let k = key_end_before(t, op);
+    let ends_like_secret = |end: usize| {
+        end >= 2 && SECRET_KEY_ENDINGS.contains(&[t[end - 2].to_ascii_lowercase(), t[end - 1].to_ascii_lowercase()])
+    };
+    ends_like_secret(k) || (k >= 1 && t[k - 1].eq_ignore_ascii_case(&b's') && ends_like_secret(k - 1))
+}
+
+/// The assignment whose operator (`=` or `:`) is at `op`, if its key names
+/// a secret and its value looks like one.
+fn assignment_at(t: &[u8], op: usize, out: &mut Vec<Candidate>) {
+    let prev = op.checked_sub(1).map(|p| t[p]);
+    let next = t.get(op + 1).copied();
+    let skip = match t[op] {
+        b'=' => next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>' | b':')),
+        _ => next == Some(b':') || prev == Some(b':') || next == Some(b'='),
+    };
+    if skip {
+        return;
+    }
+    let key_end = key_end_before(t, op);
+    let key_start = t[..key_end].iter().rposition(|&b| !is_key_byte(b)).map_or(0, |p| p + 1);
+    if key_start == key_end {
+        return;
+    }
+    // Compared in place, case-insensitively: no lowercased copy per `=`/`:`.
+    let names_secret = |key: &[u8]| {
+        SECRET_KEYS.iter().any(|w| key.len() >= w.len() && key[key.len() - w.len()..].eq_ignore_ascii_case(w))
+    };
+    let mut key: &[u8] = &t[key_start..key_end];
+    if !names_secret(key) {
+        if key.last().is_some_and(|b| b.eq_ignore_ascii_case(&b's')) {
+            key = &key[..key.len() - 1];
         }
-        if k > 0 && matches!(t[k - 1], b'"' | b'\'') {
-            k -= 1;
-        }
-        let key_end = k;
-        let key_start = t[..key_end].iter().rposition(|&b| !is_key_byte(b)).map_or(0, |p| p + 1);
-        if key_start == key_end {
-            continue;
-        }
-        // Compared in place, case-insensitively: no lowercased copy per `=`/`:`.
-        let names_secret = |key: &[u8]| {
-            SECRET_KEYS.iter().any(|w| key.len() >= w.len() && key[key.len() - w.len()..].eq_ignore_ascii_case(w))
-        };
-        let mut key: &[u8] = &t[key_start..key_end];
         if !names_secret(key) {
-            if key.last().is_some_and(|b| b.eq_ignore_ascii_case(&b's')) {
-                key = &key[..key.len() - 1];
-            }
-            if !names_secret(key) {
-                continue;
-            }
+            return;
         }
-        let mut v = op + 1 + usize::from(t[op] == b'=' && next == Some(b'>'));
-        while v < t.len() && matches!(t[v], b' ' | b'\t') {
-            v += 1;
+    }
+    let mut v = op + 1 + usize::from(t[op] == b'=' && next == Some(b'>'));
+    while v < t.len() && matches!(t[v], b' ' | b'\t') {
+        v += 1;
+    }
+    if v < t.len() && matches!(t[v], b'"' | b'\'') {
+        v += 1;
+    }
+    if squashed_ends_with(key, b"awssecretaccesskey") || squashed_ends_with(key, b"awssecretkey") {
+        let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
+        if t.len() >= v + 40 && t[v..v + 40].iter().all(base64) && !t.get(v + 40).is_some_and(base64) && right_ok(t, v + 40, true) {
+            push(out, PiiKind::AwsSecretKey, v, v + 40);
+            return;
         }
-        if v < t.len() && matches!(t[v], b'"' | b'\'') {
-            v += 1;
+    }
+    let stop = |b: &u8| b.is_ascii_whitespace() || b"\"'`,;<>(){}[]".contains(b);
+    let len = t[v..].iter().take(201).take_while(|b| !stop(b)).count();
+    if !(6..=200).contains(&len) {
+        return;
+    }
+    let g_end = v + len;
+    let call = matches!(t.get(g_end), Some(b'(' | b'['));
+    let arn = key_start > 0 && t[key_start - 1] == b':';
+    if (left_ok(t, key_start) || t[key_start - 1] == b'.') && !call && !arn {
+        let mut end = g_end;
+        while end > v && matches!(t[end - 1], b'.' | b':') {
+            end -= 1;
         }
-        if squashed_ends_with(key, b"awssecretaccesskey") || squashed_ends_with(key, b"awssecretkey") {
-            let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
-            if t.len() >= v + 40 && t[v..v + 40].iter().all(base64) && !t.get(v + 40).is_some_and(base64) && right_ok(t, v + 40, true) {
-                push(out, PiiKind::AwsSecretKey, v, v + 40);
-                continue;
-            }
-        }
-        let stop = |b: &u8| b.is_ascii_whitespace() || b"\"'`,;<>(){}[]".contains(b);
-        let len = t[v..].iter().take(201).take_while(|b| !stop(b)).count();
-        if !(6..=200).contains(&len) {
-            continue;
-        }
-        let g_end = v + len;
-        let call = matches!(t.get(g_end), Some(b'(' | b'['));
-        let arn = key_start > 0 && t[key_start - 1] == b':';
-        if (left_ok(t, key_start) || t[key_start - 1] == b'.') && !call && !arn {
-            let mut end = g_end;
-            while end > v && matches!(t[end - 1], b'.' | b':') {
-                end -= 1;
-            }
-            if plausible_secret(&t[v..end]) {
-                push(out, PiiKind::Secret, v, end);
-            }
+        if plausible_secret(&t[v..end]) {
+            push(out, PiiKind::Secret, v, end);
         }
     }
 }
@@ -470,7 +535,7 @@ fn plausible_secret(v: &[u8]) -> bool {
     (!identifier || has_digit) && has_alpha
 }
 
-fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
+fn secrets(text: &str, marks: &Triggers, has_at: bool, out: &mut Vec<Candidate>) {
     let t = text.as_bytes();
     let simple: [(&Regex, PiiKind); 6] = [
         (&AWS_ACCESS, PiiKind::AwsAccessKey),
@@ -480,16 +545,9 @@ fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
         (&JWT, PiiKind::Jwt),
         (&PRIVATE_KEY, PiiKind::PrivateKey),
     ];
-    // One pass of the prefix automaton says which patterns can match at all;
-    // only those then scan the text (each with its own literal prefilter).
-    let all = (1u32 << simple.len()) - 1;
-    let mut wanted = 0u32;
-    for m in TOKEN_PREFIXES.find_iter(t) {
-        wanted |= 1 << TOKEN_PREFIX_TABLE[m.pattern().as_usize()].1;
-        if wanted == all {
-            break;
-        }
-    }
+    // The prefix automata say which patterns can match at all; only those
+    // then scan the text (each with its own literal prefilter).
+    let wanted = token_patterns_present(t, &marks.capital_a);
     for (i, (pattern, kind)) in simple.into_iter().enumerate() {
         if wanted & (1 << i) == 0 {
             continue;
@@ -508,7 +566,7 @@ fn secrets(text: &str, has_at: bool, out: &mut Vec<Candidate>) {
             }
         }
     }
-    assignments(t, out);
+    assignments(t, &marks.colon_or_equals, out);
 }
 
 /// Some `://` is followed, within 258 bytes and before any whitespace or `/`,
@@ -528,11 +586,10 @@ pub(crate) fn collect(text: &str, out: &mut Vec<Candidate>) {
     if has_at {
         emails(text, out);
     }
-    secrets(text, has_at, out);
-    if memchr::memchr(b':', t).is_some() {
-        ipv6s(text, out);
-    }
-    let (windows, iban_windows) = digit_and_iban_windows(t);
+    let marks = Triggers::of(t);
+    secrets(text, &marks, has_at, out);
+    ipv6s(text, &marks.colon_or_equals, out);
+    let (windows, iban_windows) = digit_and_iban_windows(t, &marks.digit);
     if windows.is_empty() {
         return;
     }
@@ -549,59 +606,6 @@ const MIN_DIGITS: usize = 5;
 /// an extension such as ` ext. 12345`.
 const WINDOW_MARGIN: usize = 16;
 
-/// Bit `i` set when byte `i` of the little-endian word `x` is an ASCII digit.
-/// SWAR ("SIMD within a register"): `x ^ '0'` maps digits to 0..=9; adding
-/// 118 to each byte's low seven bits sets its top bit exactly when that byte
-/// is 10 or more (no carry crosses bytes), and the multiply gathers the eight
-/// top bits into one byte (Warren, "Hacker's Delight", 2nd ed., 6-1).
-#[inline]
-fn digit_bits(x: u64) -> u64 {
-    const L: u64 = 0x0101_0101_0101_0101;
-    let y = x ^ (L * u64::from(b'0'));
-    let high = !(((y & (L * 0x7f)) + L * (0x80 - 10)) | y) & (L * 0x80);
-    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// Call `f(start, end)` for every maximal run of ASCII digits, in order.
-/// Eight bytes are tested at a time, so digit-free text costs a few
-/// instructions per word.
-fn digit_runs(t: &[u8], mut f: impl FnMut(usize, usize)) {
-    let mut open: Option<usize> = None;
-    let mut visit = |mask: u64, len: usize, base: usize, open: &mut Option<usize>| {
-        // Bit i of `edges` is set where digit-ness changes between bytes i-1 and i.
-        let carry = u64::from(open.is_some());
-        let mut edges = (mask ^ ((mask << 1) | carry)) & ((1u64 << len) - 1);
-        while edges != 0 {
-            let i = edges.trailing_zeros() as usize;
-            edges &= edges - 1;
-            match open.take() {
-                Some(s) => f(s, base + i),
-                None => *open = Some(base + i),
-            }
-        }
-    };
-    let mut words = t.chunks_exact(8);
-    let mut base = 0usize;
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        let mask = digit_bits(u64::from_le_bytes(b));
-        if mask != 0 || open.is_some() {
-            visit(mask, 8, base, &mut open);
-        }
-        base += 8;
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        visit(digit_bits(u64::from_le_bytes(b)), rest.len(), base, &mut open);
-    }
-    if let Some(s) = open {
-        f(s, t.len());
-    }
-}
-
 /// Candidate ranges for the digit-driven detectors, from one pass over the
 /// text's digit runs:
 ///
@@ -611,7 +615,7 @@ fn digit_runs(t: &[u8], mut f: impl FnMut(usize, usize)) {
 ///   inside one, so the numeric patterns run only there;
 /// * IBAN windows: ranges starting where an IBAN may start, two capitals and
 ///   two digits after a non-word byte (the two digits begin a digit run).
-fn digit_and_iban_windows(t: &[u8]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
+fn digit_and_iban_windows(t: &[u8], digit_marks: &[u64]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
     let mut windows: Vec<NumWindow> = Vec::new();
     let mut ibans: Vec<(usize, usize)> = Vec::new();
     let close = |start: usize, end: usize, digits: usize, windows: &mut Vec<NumWindow>| {
@@ -634,7 +638,7 @@ fn digit_and_iban_windows(t: &[u8]) -> (Vec<NumWindow>, Vec<(usize, usize)>) {
         }
     };
     let (mut start, mut last, mut digits) = (0usize, 0usize, 0usize);
-    digit_runs(t, |i, e| {
+    runs(digit_marks, t.len(), |i, e| {
         if e - i >= 2 && i >= 2 && t[i - 1].is_ascii_uppercase() && t[i - 2].is_ascii_uppercase() && (i == 2 || !is_word(t[i - 3])) {
             ibans.push((i - 2, (i + 46).min(t.len())));
         }
@@ -672,40 +676,56 @@ mod tests {
         ] {
             assert!(!p.as_str().is_empty());
         }
-        assert!(TOKEN_PREFIXES.is_match("AKIA"));
+        let present = |t: &[u8]| token_patterns_present(t, &Triggers::of(t).capital_a);
+        assert_eq!(present(b"AKIA ghp_ glrt- xox eyJ PRIVATE KEY"), 0b11_1111);
+        assert_eq!(present(b"no tokens here, AREA AKI"), 0);
+        assert_eq!(present(b"xANVA"), 1);
     }
 
     #[test]
-    fn digit_bits_is_exact() {
-        for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut w = [b'x'; 8];
-                w[pos] = b;
-                let want = if b.is_ascii_digit() { 1u64 << pos } else { 0 };
-                assert_eq!(digit_bits(u64::from_le_bytes(w)), want, "byte {b} at {pos}");
-            }
+    fn secret_key_endings_are_all_listed() {
+        for key in SECRET_KEYS {
+            assert!(SECRET_KEY_ENDINGS.contains(&[key[key.len() - 2], key[key.len() - 1]]), "{key:?}");
         }
     }
 
+    const ASSIGNMENT_PIECES: &[&str] = &[
+        "password", "Passwords", "PWD", "passwd", "api_key", "API-KEY", "apikey", "tokens", "secret", "aws_secret_access_key",
+        "credential", "Credentials", "authKey", "name", "=", ":", "=>", "==", "::", " ", "\t", "\"", "'", "hunter2x9!",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "abc123def", "${X}", "x", "s", "1", "\n", "(", ".",
+    ];
+
     proptest::proptest! {
         #[test]
-        fn digit_runs_match_a_plain_scan(t in proptest::collection::vec(proptest::sample::select(b"0123456789a /.-".to_vec()), 0..80)) {
+        fn ipv6s_match_trying_every_colon(t in proptest::collection::vec(proptest::sample::select(b"0123abcfx::::..% -=1".to_vec()), 0..40)) {
+            let text = String::from_utf8(t).unwrap_or_default();
             let mut fast = Vec::new();
-            digit_runs(&t, |s, e| fast.push((s, e)));
-            let mut slow = Vec::new();
-            let mut i = 0;
-            while i < t.len() {
-                if t[i].is_ascii_digit() {
-                    let s = i;
-                    while i < t.len() && t[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                    slow.push((s, i));
-                } else {
-                    i += 1;
-                }
+            ipv6s(&text, &Triggers::of(text.as_bytes()).colon_or_equals, &mut fast);
+            let mut every = Vec::new();
+            let mut next = 0;
+            while let Some(p) = memchr::memchr(b':', &text.as_bytes()[next..]) {
+                next = ipv6_around(&text, next + p, &mut every);
             }
-            proptest::prop_assert_eq!(fast, slow);
+            proptest::prop_assert_eq!(fast, every);
+        }
+
+        #[test]
+        fn aws_prefixes_are_found_from_the_a_marks(t in proptest::collection::vec(proptest::sample::select(b"AKSIBCGPDRONV x".to_vec()), 0..40)) {
+            let plain = AWS_PREFIXES.iter().any(|p| memmem::find(&t, &p[..]).is_some());
+            proptest::prop_assert_eq!(has_aws_prefix(&t, &Triggers::of(&t).capital_a), plain);
+        }
+
+        #[test]
+        fn assignments_match_trying_every_operator(parts in proptest::collection::vec(proptest::sample::select(ASSIGNMENT_PIECES), 0..12)) {
+            let text = parts.concat();
+            let t = text.as_bytes();
+            let mut fast = Vec::new();
+            assignments(t, &Triggers::of(t).colon_or_equals, &mut fast);
+            let mut every = Vec::new();
+            for op in memchr::memchr2_iter(b'=', b':', t) {
+                assignment_at(t, op, &mut every);
+            }
+            proptest::prop_assert_eq!(fast, every);
         }
     }
 }
