@@ -14,10 +14,9 @@
 //!
 //! Lengths are Unicode code points, as Python's `len`.
 
-use crate::text::ngrams::{char_len, hash_bytes, intern, PassBuild};
+use crate::text::ngrams::{char_len, hash_bytes, intern, DenseIds};
 use crate::text::normalize::is_py_space;
 use crate::text::words;
-use std::collections::{HashMap, HashSet};
 
 /// Every Gopher repetition metric of one document.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,12 +72,12 @@ fn ratio(num: usize, den: usize) -> f64 {
 /// (number of elements, duplicate elements, their total characters).
 /// Elements are compared by a 64-bit hash: a false duplicate needs a hash
 /// collision among a document's lines, about one in 10^10 for 100k lines.
-fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (usize, usize, usize) {
-    let mut seen: HashSet<u64, PassBuild> = HashSet::with_hasher(PassBuild);
+fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>, seen: &mut DenseIds) -> (usize, usize, usize) {
+    seen.reset(0);
     let (mut total, mut dups, mut dup_chars) = (0usize, 0usize, 0usize);
     for item in items {
         total += 1;
-        if !seen.insert(hash_bytes(item.as_bytes())) {
+        if !seen.id(hash_bytes(item.as_bytes())).1 {
             dups += 1;
             dup_chars += char_len(item);
         }
@@ -152,7 +151,7 @@ struct Levels<'a> {
 #[derive(Default)]
 struct Scratch {
     /// Distinct candidate n-grams: hash -> index into `seen`.
-    slot_of: HashMap<u64, u32, PassBuild>,
+    slot_of: DenseIds,
     /// (first start, count) of each distinct candidate, in first-seen order.
     seen: Vec<(u32, u32)>,
     /// Each candidate window: (start, hash, index into `seen`).
@@ -183,19 +182,17 @@ impl<'a> Levels<'a> {
     fn advance(&mut self) {
         let n = self.n + 1;
         let Scratch { slot_of, seen, windows } = &mut self.scratch;
-        slot_of.clear();
+        slot_of.reset(self.repeated.len());
         seen.clear();
         windows.clear();
-        slot_of.reserve(self.repeated.len());
         for (k, pair) in self.repeated.windows(2).enumerate() {
             let i = pair[0];
             if pair[1] != i + 1 {
                 continue;
             }
             let h = mix(self.hashes[k], self.ids[i as usize + n - 1]);
-            let next = seen.len() as u32;
-            let slot = *slot_of.entry(h).or_insert(next);
-            if slot == next {
+            let (slot, new) = slot_of.id(h);
+            if new {
                 seen.push((i, 0));
             }
             seen[slot as usize].1 += 1;
@@ -225,13 +222,14 @@ impl<'a> Levels<'a> {
     /// datatrove's `find_all_duplicate` at this level: scan left to right; on
     /// an n-gram seen before, add its characters and jump past it. Only
     /// repeated n-grams can be seen before, so the scan visits just those.
-    fn all_duplicate_chars(&self, char_lens: &[u32]) -> usize {
+    fn all_duplicate_chars(&mut self, char_lens: &[u32]) -> usize {
         let n = self.n;
-        let mut seen: HashSet<u64, PassBuild> = HashSet::with_capacity_and_hasher(self.repeated.len(), PassBuild);
+        let seen = &mut self.scratch.slot_of;
+        seen.reset(self.repeated.len());
         let (mut next, mut chars) = (0usize, 0usize);
         for (&i, &h) in self.repeated.iter().zip(&self.hashes) {
             let i = i as usize;
-            if i >= next && !seen.insert(h) {
+            if i >= next && !seen.id(h).1 {
                 chars += char_lens[i..i + n].iter().map(|&c| c as usize).sum::<usize>();
                 next = i + n;
             }
@@ -278,8 +276,9 @@ fn staged<'t>(
 ) -> (RepetitionStats, Option<&'static str>) {
     let chars = char_len(text);
     let stripped = text.trim_matches(is_py_space);
-    let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped));
-    let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text));
+    let mut seen = DenseIds::default();
+    let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped), &mut seen);
+    let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text), &mut seen);
     let mut stats = RepetitionStats {
         chars,
         lines,
@@ -405,6 +404,7 @@ pub fn repetition_verdicts<S: AsRef<str> + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{HashMap, HashSet};
 
     #[test]
     fn duplicate_lines() {
