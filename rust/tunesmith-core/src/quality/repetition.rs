@@ -73,7 +73,6 @@ fn ratio(num: usize, den: usize) -> f64 {
 /// Elements are compared by a 64-bit hash: a false duplicate needs a hash
 /// collision among a document's lines, about one in 10^10 for 100k lines.
 fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>, seen: &mut DenseIds) -> (usize, usize, usize) {
-    seen.reset(0);
     let (mut total, mut dups, mut dup_chars) = (0usize, 0usize, 0usize);
     for item in items {
         total += 1;
@@ -276,8 +275,11 @@ fn staged<'t>(
 ) -> (RepetitionStats, Option<&'static str>) {
     let chars = char_len(text);
     let stripped = text.trim_matches(is_py_space);
-    let mut seen = DenseIds::default();
+    // Sized for every line, an upper bound on the paragraphs too.
+    let lines_hint = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+    let mut seen = DenseIds::with_capacity(lines_hint);
     let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped), &mut seen);
+    seen.reset(lines_hint);
     let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text), &mut seen);
     let mut stats = RepetitionStats {
         chars,

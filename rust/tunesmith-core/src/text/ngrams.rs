@@ -115,7 +115,8 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 
 /// Dense ids (0, 1, 2, ... in order of first insertion) for 64-bit keys that
 /// are already well-mixed hashes: open addressing with linear probing over
-/// `(key, id)` pairs, the slot taken from the key's top bits. Hand-written
+/// `(key, id + 1)` pairs (0 marks a vacant entry, so a fresh table is zeroed
+/// memory), the slot taken from the key's top bits. Hand-written
 /// because the n-gram levels do little else than this lookup: nothing is
 /// hashed again, a probe is one 16-byte entry (usually one cache line), and
 /// clearing between documents or levels is one fill.
@@ -125,7 +126,7 @@ pub struct DenseIds {
     len: u32,
 }
 
-const VACANT: u32 = u32::MAX;
+const VACANT: u32 = 0;
 const MIN_ENTRIES: usize = 16;
 
 impl Default for DenseIds {
@@ -174,12 +175,12 @@ impl DenseIds {
         loop {
             let entry = &mut self.entries[at];
             if entry.1 == VACANT {
-                *entry = (key, self.len);
+                *entry = (key, self.len + 1);
                 self.len += 1;
-                return (entry.1, true);
+                return (self.len - 1, true);
             }
             if entry.0 == key {
-                return (entry.1, false);
+                return (entry.1 - 1, false);
             }
             at = (at + 1) & mask;
         }

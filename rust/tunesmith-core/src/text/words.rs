@@ -149,7 +149,21 @@ static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
 });
 
 fn is_url(s: &str) -> bool {
-    s.len() >= 4 && s.contains('.') && URL.is_match(s)
+    s.len() >= 4 && may_be_url(s) && URL.is_match(s)
+}
+
+/// A cheap necessary condition for [`URL`]: the host ends in a dot and two
+/// lowercase letters, or is a dotted IPv4 (three dots).
+fn may_be_url(s: &str) -> bool {
+    let mut dots = 0;
+    for (i, _) in s.match_indices('.') {
+        dots += 1;
+        let mut after = s[i + 1..].chars();
+        if after.next().is_some_and(char::is_lowercase) && after.next().is_some_and(char::is_lowercase) {
+            return true;
+        }
+    }
+    dots >= 3
 }
 
 fn first_char(s: &str) -> Option<char> {
@@ -601,7 +615,7 @@ mod tests {
             ",", ".", "..", "...", ":", ";", "!", "?", "-", "--", "+", "*", "^", "/", "=", "_", "#", "&", "$", "@", "|",
             "~", "é", "naïve", "Ελλάδα", "日本", "…", "—", "–", "’", "“", "”", "«", "»", "€", "£", "²", "🔬", "→", "©",
             "https://x.org/a", "www.example.com", "bob@example.org", "os.path", ":)", ":-(", "<3", "xD", "(:", "C++",
-            "1.5", "2,000", "\u{a0}", "\u{3000}", "\u{85}", "\u{1c}",
+            "1.5", "2,000", "192.168.0.1", "http://10.0.0.7:80/x", "ÉCOLE.fr", "ex.Ελλ", "\u{a0}", "\u{3000}", "\u{85}", "\u{1c}",
         ]);
         let glue = proptest::sample::select(vec!["", "", "", " ", " ", "\n", "\t"]);
         proptest::collection::vec((piece, glue), 0..40)
@@ -613,6 +627,16 @@ mod tests {
         #[test]
         fn fast_paths_match_general_path(text in tricky_text()) {
             prop_assert_eq!(words(&text), reference_words(&text));
+        }
+
+        #[test]
+        fn url_prefilter_keeps_every_url(text in tricky_text()) {
+            for chunk in text.split_whitespace() {
+                for start in chunk.char_indices().map(|(i, _)| i) {
+                    let s = &chunk[start..];
+                    prop_assert_eq!(is_url(s), s.len() >= 4 && URL.is_match(s), "{}", s);
+                }
+            }
         }
 
         #[test]
