@@ -30,9 +30,7 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+            self.add(short_word(rest) ^ ((rest.len() as u64) << 56));
         }
     }
     #[inline]
@@ -57,6 +55,23 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The bytes of a slice of at most 8 bytes as one integer, read in place:
+/// two overlapping 4-byte reads (4..=8 bytes) or the first, middle and last
+/// byte (1..=3) cover every byte, so with the length it is unique. Copying
+/// into a buffer and reading that back whole stalls the load instead.
+#[inline]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let u32_at = |i: usize| b.get(i..i + 4).map_or(0, |w| u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+    if n >= 4 {
+        u32_at(0) | u32_at(n - 4) << 32
+    } else if n > 0 {
+        u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
+    } else {
+        0
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 pub struct FxBuild;
 
@@ -69,48 +84,12 @@ impl BuildHasher for FxBuild {
 
 pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
 
-/// A hasher for keys that are already well-mixed 64-bit hashes: it passes
-/// them through, so a map keyed by them hashes nothing twice.
-#[derive(Default, Clone, Copy)]
-pub struct PassHasher {
-    hash: u64,
-}
-
-impl Hasher for PassHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = FxHasher { hash: self.hash };
-        h.write(bytes);
-        self.hash = h.hash;
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.hash = i;
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-#[derive(Default, Clone, Copy)]
-pub struct PassBuild;
-
-impl BuildHasher for PassBuild {
-    type Hasher = PassHasher;
-    fn build_hasher(&self) -> PassHasher {
-        PassHasher::default()
-    }
-}
-
-/// 64-bit hash of a byte string (FxHash, then a finalising mix so every bit
-/// depends on every input byte).
+/// 64-bit hash of a byte string (XXH3): equal hashes stand for equal
+/// strings (tokens, lines, paragraphs), so it must not collide in practice;
+/// a multiply-rotate hash like [`FxHasher`] does on long, similar lines.
 #[inline]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = FxHasher { hash: bytes.len() as u64 };
-    h.write(bytes);
-    let x = h.hash;
-    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 /// Dense ids (0, 1, 2, ... in order of first insertion) for 64-bit keys that
