@@ -74,31 +74,116 @@ pub fn is_datatrove_punct(c: char) -> bool {
     matches!(c as u32, 128..=159) || NON_ASCII_PUNCT.contains(c)
 }
 
-/// Python's `str.splitlines()` boundaries.
-fn is_line_break(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+const NON_SYMBOL: u8 = 1;
+const ALPHA: u8 = 2;
+const NON_ASCII: u8 = 4;
+
+/// For each byte: `NON_SYMBOL` when it is an ASCII character outside
+/// datatrove's punctuation set, `ALPHA` when it is an ASCII letter,
+/// `NON_ASCII` when it is part of a non-ASCII character.
+static ASCII_WORD_CLASS: [u8; 256] = ascii_word_classes();
+
+const fn ascii_word_classes() -> [u8; 256] {
+    let mut table = [NON_ASCII; 256];
+    let mut b = 0usize;
+    while b < 128 {
+        let c = b as u8;
+        let punct = c.is_ascii_punctuation() || matches!(c, 0..=8 | 11..=31 | 127);
+        table[b] = if punct { 0 } else { NON_SYMBOL } | if c.is_ascii_alphabetic() { ALPHA } else { 0 };
+        b += 1;
+    }
+    table
 }
 
-/// `text.splitlines()`.
+/// `text.splitlines()`, scanning bytes: every boundary is ASCII or one of
+/// U+0085 (`C2 85`), U+2028 and U+2029 (`E2 80 A8`, `E2 80 A9`), whose lead
+/// bytes appear nowhere else in UTF-8.
 fn splitlines(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0usize;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        if is_line_break(c) {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', b).count() + 1);
+    let other_breaks = memchr::memchr3(b'\r', 0x0b, 0x0c, b).is_some()
+        || memchr::memchr3(0x1c, 0x1d, 0x1e, b).is_some()
+        || memchr::memchr2(0xC2, 0xE2, b).is_some();
+    if !other_breaks {
+        // Only `\n` breaks lines: split at each with memchr.
+        let mut start = 0usize;
+        for i in memchr::memchr_iter(b'\n', b) {
             out.push(&text[start..i]);
-            let mut end = i + c.len_utf8();
-            if c == '\r' && iter.peek().is_some_and(|&(_, n)| n == '\n') {
-                iter.next();
-                end += 1;
-            }
-            start = end;
+            start = i + 1;
         }
+        if start < b.len() {
+            out.push(&text[start..]);
+        }
+        return out;
     }
-    if start < text.len() {
+    let (mut start, mut i) = (0usize, 0usize);
+    while i < b.len() {
+        let len = match b[i] {
+            b'\n' | 0x0b | 0x0c | 0x1c | 0x1d | 0x1e => 1,
+            b'\r' => 1 + usize::from(b.get(i + 1) == Some(&b'\n')),
+            0xC2 if b.get(i + 1) == Some(&0x85) => 2,
+            0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) => 3,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push(&text[start..i]);
+        i += len;
+        start = i;
+    }
+    if start < b.len() {
         out.push(&text[start..]);
     }
     out
+}
+
+/// The stop-word list, matched as a `position` over it would, with words of
+/// up to 8 bytes compared as one integer rather than by `memcmp`, and only
+/// when some stop word has the token's length.
+struct StopWords<'a> {
+    /// `(index, length, packed bytes)` of the short words.
+    short: Vec<(usize, usize, u64)>,
+    /// Bit `n` set when a short word has `n` bytes.
+    short_lens: u32,
+    /// `(index, word)` of the longer ones.
+    long: Vec<(usize, &'a str)>,
+}
+
+/// Up to 8 bytes as one integer (with the length, a unique key). Shifted in
+/// byte by byte: a `memcpy` into a buffer read back whole stalls the load.
+#[inline]
+fn pack(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x))
+}
+
+impl<'a> StopWords<'a> {
+    fn new(words: &'a [String]) -> Self {
+        let (mut short, mut short_lens, mut long) = (Vec::new(), 0u32, Vec::new());
+        for (i, w) in words.iter().enumerate() {
+            if w.len() <= 8 {
+                short.push((i, w.len(), pack(w.as_bytes())));
+                short_lens |= 1 << w.len();
+            } else {
+                long.push((i, w.as_str()));
+            }
+        }
+        Self { short, short_lens, long }
+    }
+
+    /// Index of the first stop word equal to `w`.
+    #[inline]
+    fn position(&self, w: &str) -> Option<usize> {
+        if w.len() <= 8 {
+            if self.short_lens & (1 << w.len()) == 0 {
+                return None;
+            }
+            let key = pack(w.as_bytes());
+            self.short.iter().find(|&&(_, len, packed)| len == w.len() && packed == key).map(|&(i, ..)| i)
+        } else {
+            self.long.iter().find(|&&(_, s)| s == w).map(|&(i, _)| i)
+        }
+    }
 }
 
 fn count_non_overlapping(haystack: &str, needle: &str) -> usize {
@@ -123,15 +208,23 @@ pub fn quality_stats_with_words(text: &str, tokens: &[&str], stop_words: &[Strin
     let mut non_symbol_chars = 0usize;
     let mut alpha = 0usize;
     let mut stops_seen = vec![false; stop_words.len()];
+    let stops = StopWords::new(stop_words);
     for w in tokens {
-        if w.chars().any(|c| !is_datatrove_punct(c)) {
+        let mut seen = 0u8;
+        for &b in w.as_bytes() {
+            seen |= ASCII_WORD_CLASS[b as usize];
+        }
+        let (has_non_symbol, has_alpha, chars) = if seen & NON_ASCII == 0 {
+            (seen & NON_SYMBOL != 0, seen & ALPHA != 0, w.len())
+        } else {
+            (w.chars().any(|c| !is_datatrove_punct(c)), w.chars().any(char::is_alphabetic), char_len(w))
+        };
+        if has_non_symbol {
             non_symbol += 1;
-            non_symbol_chars += char_len(w);
+            non_symbol_chars += chars;
         }
-        if w.chars().any(char::is_alphabetic) {
-            alpha += 1;
-        }
-        if let Some(i) = stop_words.iter().position(|s| s == w) {
+        alpha += usize::from(has_alpha);
+        if let Some(i) = stops.position(w) {
             stops_seen[i] = true;
         }
     }
@@ -227,8 +320,57 @@ mod tests {
     }
 
     #[test]
+    fn ascii_word_classes_match_char_predicates() {
+        for b in 0u8..128 {
+            let c = char::from(b);
+            assert_eq!(ASCII_WORD_CLASS[b as usize] & NON_SYMBOL != 0, !is_datatrove_punct(c), "{b}");
+            assert_eq!(ASCII_WORD_CLASS[b as usize] & ALPHA != 0, c.is_alphabetic(), "{b}");
+        }
+    }
+
+    #[test]
     fn python_splitlines() {
         assert_eq!(splitlines("a\r\nb\rc\n"), ["a", "b", "c"]);
         assert_eq!(splitlines("a\n\nb"), ["a", "", "b"]);
+    }
+
+    /// `str.splitlines()` the straightforward way, over characters.
+    fn reference_splitlines(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        let mut iter = text.char_indices().peekable();
+        while let Some((i, c)) = iter.next() {
+            if matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}') {
+                out.push(&text[start..i]);
+                let mut end = i + c.len_utf8();
+                if c == '\r' && iter.peek().is_some_and(|&(_, n)| n == '\n') {
+                    iter.next();
+                    end += 1;
+                }
+                start = end;
+            }
+        }
+        if start < text.len() {
+            out.push(&text[start..]);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn byte_splitlines_match_char_splitlines(text in "[a\n\n\n\r\u{b}\u{c}\u{1c}-\u{1f}\u{85}\u{2027}-\u{202a}\u{a0}é]{0,40}") {
+            proptest::prop_assert_eq!(splitlines(&text), reference_splitlines(&text));
+        }
+
+        #[test]
+        fn newline_only_splitlines_match_char_splitlines(text in "[ab \n]{0,40}") {
+            proptest::prop_assert_eq!(splitlines(&text), reference_splitlines(&text));
+        }
+
+        #[test]
+        fn stop_words_match_position(words in proptest::collection::vec("(the|a|and|thethethe|\\PC{0,10})", 0..12), w in "(the|a|and|thethethe|\\PC{0,10})") {
+            let expected = words.iter().position(|s| *s == w);
+            proptest::prop_assert_eq!(StopWords::new(&words).position(&w), expected);
+        }
     }
 }

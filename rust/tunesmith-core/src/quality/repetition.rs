@@ -14,10 +14,9 @@
 //!
 //! Lengths are Unicode code points, as Python's `len`.
 
-use crate::text::ngrams::{char_len, hash_bytes, intern, PassBuild};
+use crate::text::ngrams::{char_len, hash_bytes, intern, DenseIds};
 use crate::text::normalize::is_py_space;
 use crate::text::words;
-use std::collections::{HashMap, HashSet};
 
 /// Every Gopher repetition metric of one document.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,12 +72,11 @@ fn ratio(num: usize, den: usize) -> f64 {
 /// (number of elements, duplicate elements, their total characters).
 /// Elements are compared by a 64-bit hash: a false duplicate needs a hash
 /// collision among a document's lines, about one in 10^10 for 100k lines.
-fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (usize, usize, usize) {
-    let mut seen: HashSet<u64, PassBuild> = HashSet::with_hasher(PassBuild);
+fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>, seen: &mut DenseIds) -> (usize, usize, usize) {
     let (mut total, mut dups, mut dup_chars) = (0usize, 0usize, 0usize);
     for item in items {
         total += 1;
-        if !seen.insert(hash_bytes(item.as_bytes())) {
+        if !seen.id(hash_bytes(item.as_bytes())).1 {
             dups += 1;
             dup_chars += char_len(item);
         }
@@ -131,19 +129,32 @@ fn mix(h: u64, id: u32) -> u64 {
     (h.rotate_left(23) ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
-/// Word n-grams level by level (n = 1, 2, ...): a 64-bit hash per window and
-/// whether that n-gram occurs more than once. An n-gram can repeat only if
-/// both of its (n-1)-gram halves repeat, so each level hashes into a map only
-/// the windows that can still repeat; on ordinary prose that is a small share.
+/// Word n-grams level by level (n = 1, 2, ...), keeping only the windows
+/// whose n-gram occurs more than once. An n-gram can repeat only if both of
+/// its (n-1)-gram halves repeat, so level n looks only at the starts `i`
+/// where the (n-1)-grams at `i` and `i + 1` repeat; on ordinary prose that
+/// set shrinks fast, and a level costs what it keeps, not the document.
 struct Levels<'a> {
     ids: &'a [u32],
     n: usize,
-    /// Per-level counts, kept between levels so its table is allocated once.
-    counts: HashMap<u64, (u32, u32), PassBuild>,
+    /// Starts of the n-grams that occur more than once, ascending.
+    repeated: Vec<u32>,
+    /// 64-bit hash of the n-gram at each start in `repeated`.
     hashes: Vec<u64>,
-    repeated: Vec<bool>,
     /// Most frequent n-gram at this level: (first index, count).
     top: (usize, u32),
+    /// Scratch kept between levels so its allocations are made once.
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    /// Distinct candidate n-grams: hash -> index into `seen`.
+    slot_of: DenseIds,
+    /// (first start, count) of each distinct candidate, in first-seen order.
+    seen: Vec<(u32, u32)>,
+    /// Each candidate window: (start, hash, index into `seen`).
+    windows: Vec<(u32, u64, u32)>,
 }
 
 impl<'a> Levels<'a> {
@@ -152,69 +163,77 @@ impl<'a> Levels<'a> {
         for &id in ids {
             counts[id as usize] += 1;
         }
-        Levels {
-            ids,
-            n: 1,
-            counts: HashMap::with_hasher(PassBuild),
-            hashes: ids.iter().map(|&id| mix(0x243f_6a88_85a3_08d3, id)).collect(),
-            repeated: ids.iter().map(|&id| counts[id as usize] > 1).collect(),
-            top: (0, 1),
+        let mut repeated = Vec::with_capacity(ids.len());
+        let mut hashes = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            if counts[id as usize] > 1 {
+                repeated.push(i as u32);
+                hashes.push(mix(0x243f_6a88_85a3_08d3, id));
+            }
         }
+        Levels { ids, n: 1, repeated, hashes, top: (0, 1), scratch: Scratch::default() }
+    }
+
+    fn any_repeated(&self) -> bool {
+        !self.repeated.is_empty()
     }
 
     fn advance(&mut self) {
         let n = self.n + 1;
-        let windows = (self.ids.len() + 1).saturating_sub(n);
-        let candidates = (0..windows).filter(|&i| self.repeated[i] && self.repeated[i + 1]).count();
-        let counts = &mut self.counts;
-        counts.clear();
-        counts.reserve(candidates);
-        let mut hashes = Vec::with_capacity(windows);
-        let mut candidate = Vec::with_capacity(windows);
-        for i in 0..windows {
-            let h = mix(self.hashes[i], self.ids[i + n - 1]);
-            hashes.push(h);
-            let may_repeat = self.repeated[i] && self.repeated[i + 1];
-            candidate.push(may_repeat);
-            if may_repeat {
-                let slot = counts.entry(h).or_insert((i as u32, 0));
-                slot.1 += 1;
+        let Scratch { slot_of, seen, windows } = &mut self.scratch;
+        slot_of.reset(self.repeated.len());
+        seen.clear();
+        windows.clear();
+        for (k, pair) in self.repeated.windows(2).enumerate() {
+            let i = pair[0];
+            if pair[1] != i + 1 {
+                continue;
+            }
+            let h = mix(self.hashes[k], self.ids[i as usize + n - 1]);
+            let (slot, new) = slot_of.id(h);
+            if new {
+                seen.push((i, 0));
+            }
+            seen[slot as usize].1 += 1;
+            windows.push((i, h, slot));
+        }
+        self.repeated.clear();
+        self.hashes.clear();
+        for &(i, h, slot) in windows.iter() {
+            if seen[slot as usize].1 > 1 {
+                self.repeated.push(i);
+                self.hashes.push(h);
             }
         }
-        let mut top = (0usize, u32::from(windows > 0));
-        let mut repeated = candidate;
-        for (i, r) in repeated.iter_mut().enumerate() {
-            if *r {
-                let (first, count) = counts.get(&hashes[i]).copied().unwrap_or((i as u32, 1));
-                *r = count > 1;
-                let first = first as usize;
-                if count > top.1 || (count == top.1 && first < top.0) {
-                    top = (first, count);
-                }
+        // `seen` is in first-seen order, so a strict `>` keeps the first of
+        // equally frequent n-grams; with none repeated the top is the first
+        // window, seen once.
+        self.top = seen.iter().fold((0usize, 1u32), |top, &(first, count)| {
+            if count > top.1 {
+                (first as usize, count)
+            } else {
+                top
             }
-        }
+        });
         self.n = n;
-        self.hashes = hashes;
-        self.repeated = repeated;
-        self.top = top;
     }
 
     /// datatrove's `find_all_duplicate` at this level: scan left to right; on
-    /// an n-gram seen before, add its characters and jump past it.
-    fn all_duplicate_chars(&self, char_lens: &[u32]) -> usize {
-        let (n, windows) = (self.n, self.hashes.len());
-        let candidates = self.repeated.iter().filter(|&&r| r).count();
-        let mut seen: HashSet<u64, PassBuild> = HashSet::with_capacity_and_hasher(candidates, PassBuild);
-        let (mut idx, mut repeated) = (0usize, 0usize);
-        while idx < windows {
-            if self.repeated[idx] && !seen.insert(self.hashes[idx]) {
-                repeated += char_lens[idx..idx + n].iter().map(|&c| c as usize).sum::<usize>();
-                idx += n;
-            } else {
-                idx += 1;
+    /// an n-gram seen before, add its characters and jump past it. Only
+    /// repeated n-grams can be seen before, so the scan visits just those.
+    fn all_duplicate_chars(&mut self, char_lens: &[u32]) -> usize {
+        let n = self.n;
+        let seen = &mut self.scratch.slot_of;
+        seen.reset(self.repeated.len());
+        let (mut next, mut chars) = (0usize, 0usize);
+        for (&i, &h) in self.repeated.iter().zip(&self.hashes) {
+            let i = i as usize;
+            if i >= next && !seen.id(h).1 {
+                chars += char_lens[i..i + n].iter().map(|&c| c as usize).sum::<usize>();
+                next = i + n;
             }
         }
-        repeated
+        chars
     }
 }
 
@@ -256,8 +275,12 @@ fn staged<'t>(
 ) -> (RepetitionStats, Option<&'static str>) {
     let chars = char_len(text);
     let stripped = text.trim_matches(is_py_space);
-    let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped));
-    let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text));
+    // Sized for every line, an upper bound on the paragraphs too.
+    let lines_hint = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+    let mut seen = DenseIds::with_capacity(lines_hint);
+    let (paragraphs, dup_paras, dup_para_chars) = find_duplicates(split_paragraphs(stripped), &mut seen);
+    seen.reset(lines_hint);
+    let (lines, dup_lines, dup_line_chars) = find_duplicates(split_lines(text), &mut seen);
     let mut stats = RepetitionStats {
         chars,
         lines,
@@ -292,7 +315,7 @@ fn staged<'t>(
         if tokens.len() < n {
             break;
         }
-        if !levels.repeated.iter().any(|&r| r) {
+        if !levels.any_repeated() {
             // Nothing repeats at n-1 words, so nothing repeats at n or more:
             // the top n-gram is the first one, seen once; no duplicates.
             for m in n..=4 {
@@ -383,6 +406,7 @@ pub fn repetition_verdicts<S: AsRef<str> + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{HashMap, HashSet};
 
     #[test]
     fn duplicate_lines() {
@@ -397,6 +421,64 @@ mod tests {
     fn splitters_match_python() {
         assert_eq!(split_lines("\na\n\nb\n").collect::<Vec<_>>(), ["", "a", "b", ""]);
         assert_eq!(split_paragraphs("a\nb\n\n\nc").collect::<Vec<_>>(), ["a\nb", "c"]);
+    }
+
+    /// The n-gram fractions computed the straightforward way, from
+    /// datatrove's definitions: n-grams as word sequences, counted in a map.
+    fn reference_ngram_fracs(text: &str) -> ([f64; 3], [f64; 6]) {
+        let tokens = words(text);
+        let chars = char_len(text);
+        let mut top = [0.0; 3];
+        for n in 2..=4usize {
+            if tokens.len() < n {
+                continue;
+            }
+            let mut counts: Vec<(&[&str], usize)> = Vec::new();
+            let mut index: HashMap<&[&str], usize> = HashMap::new();
+            for gram in tokens.windows(n) {
+                let at = *index.entry(gram).or_insert_with(|| {
+                    counts.push((gram, 0));
+                    counts.len() - 1
+                });
+                counts[at].1 += 1;
+            }
+            let (gram, count) = counts.iter().fold(counts[0], |best, &c| if c.1 > best.1 { c } else { best });
+            top[n - 2] = ratio((gram.join(" ").chars().count()) * count, chars);
+        }
+        let mut dup = [0.0; 6];
+        for n in 5..=10usize {
+            let mut seen: HashSet<&[&str]> = HashSet::new();
+            let (mut idx, mut repeated) = (0usize, 0usize);
+            while idx + n <= tokens.len() {
+                let gram = &tokens[idx..idx + n];
+                if seen.contains(gram) {
+                    repeated += gram.concat().chars().count();
+                    idx += n;
+                } else {
+                    seen.insert(gram);
+                    idx += 1;
+                }
+            }
+            dup[n - 5] = ratio(repeated, chars);
+        }
+        (top, dup)
+    }
+
+    fn repetitive_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let word = proptest::sample::select(vec!["the", "a", "cat", "sat", "on", "mat", ",", ".", "é", "naïve", "x1", "(b)"]);
+        let piece = prop_oneof![8 => word.prop_map(str::to_string), 1 => Just("\n".to_string())];
+        proptest::collection::vec(piece, 0..300).prop_map(|p| p.join(" "))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ngram_levels_match_reference(text in repetitive_text()) {
+            let stats = repetition_stats(&text);
+            let (top, dup) = reference_ngram_fracs(&text);
+            proptest::prop_assert_eq!(stats.top_ngram_char_frac, top);
+            proptest::prop_assert_eq!(stats.dup_ngram_char_frac, dup);
+        }
     }
 
     #[test]

@@ -70,28 +70,35 @@ static EXCEPTION_MAP: LazyLock<HashMap<&'static str, &'static [&'static str], Fx
 const MAX_EXCEPTION_LEN: usize = 40;
 
 /// A 65,536-bit filter over (length, first two bytes, last byte) of every
-/// exception key: nearly every ordinary word misses it, which is far cheaper
-/// than hashing the word into the table and comparing strings.
-static EXCEPTION_FILTER: LazyLock<Vec<u64>> = LazyLock::new(|| {
-    let mut bits = vec![0u64; 1024];
-    for (key, _) in EXCEPTIONS {
-        let slot = shape(key.as_bytes());
+/// exception key, built at compile time: nearly every ordinary word misses
+/// it, which is far cheaper than hashing the word into the table and
+/// comparing strings.
+static EXCEPTION_FILTER: [u64; 1024] = exception_filter();
+
+const fn exception_filter() -> [u64; 1024] {
+    let mut bits = [0u64; 1024];
+    let mut i = 0;
+    while i < EXCEPTIONS.len() {
+        let slot = shape(EXCEPTIONS[i].0.as_bytes());
         bits[slot >> 6] |= 1 << (slot & 63);
+        i += 1;
     }
     bits
-});
+}
 
+/// `b` must not be empty.
 #[inline]
-fn shape(b: &[u8]) -> usize {
-    let (first, second, last) = (b[0], b.get(1).copied().unwrap_or(0), b[b.len() - 1]);
-    let mix = (b.len() as u32)
-        .wrapping_mul(0x9E37_79B1)
-        ^ u32::from(first).wrapping_mul(0x85EB_CA6B)
-        ^ u32::from(second).wrapping_mul(0xC2B2_AE35)
-        ^ u32::from(last).wrapping_mul(0x27D4_EB2F);
+const fn shape(b: &[u8]) -> usize {
+    let (first, last) = (b[0], b[b.len() - 1]);
+    let second = if b.len() > 1 { b[1] } else { 0 };
+    let mix = (b.len() as u32).wrapping_mul(0x9E37_79B1)
+        ^ (first as u32).wrapping_mul(0x85EB_CA6B)
+        ^ (second as u32).wrapping_mul(0xC2B2_AE35)
+        ^ (last as u32).wrapping_mul(0x27D4_EB2F);
     ((mix ^ (mix >> 16)) & 0xFFFF) as usize
 }
 
+#[inline]
 fn exception(s: &str) -> Option<&'static [&'static str]> {
     let b = s.as_bytes();
     if b.is_empty() || b.len() > MAX_EXCEPTION_LEN {
@@ -101,6 +108,11 @@ fn exception(s: &str) -> Option<&'static [&'static str]> {
     if EXCEPTION_FILTER[slot >> 6] & (1 << (slot & 63)) == 0 {
         return None;
     }
+    exception_lookup(s)
+}
+
+#[inline(never)]
+fn exception_lookup(s: &str) -> Option<&'static [&'static str]> {
     EXCEPTION_MAP.get(s).copied()
 }
 
@@ -137,7 +149,21 @@ static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
 });
 
 fn is_url(s: &str) -> bool {
-    s.len() >= 4 && s.contains('.') && URL.is_match(s)
+    s.len() >= 4 && may_be_url(s) && URL.is_match(s)
+}
+
+/// A cheap necessary condition for [`URL`]: the host ends in a dot and two
+/// lowercase letters, or is a dotted IPv4 (three dots).
+fn may_be_url(s: &str) -> bool {
+    let mut dots = 0;
+    for (i, _) in s.match_indices('.') {
+        dots += 1;
+        let mut after = s[i + 1..].chars();
+        if after.next().is_some_and(char::is_lowercase) && after.next().is_some_and(char::is_lowercase) {
+            return true;
+        }
+    }
+    dots >= 3
 }
 
 fn first_char(s: &str) -> Option<char> {
@@ -415,66 +441,145 @@ fn merge_specials<'a>(chunk: &'a str, out: &mut Vec<&'a str>, base: usize) {
     }
 }
 
-/// Whitespace-separated chunks of `text` (Python's `str.split()`), scanning
-/// bytes and decoding only the lead bytes of non-ASCII whitespace.
-fn chunks(text: &str) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        let space_at = |i: usize| -> usize {
-            let b = bytes[i];
-            if b < 0x80 {
-                usize::from(matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f))
-            } else if matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3) {
-                match text[i..].chars().next() {
-                    Some(c) if c.is_whitespace() => c.len_utf8(),
-                    _ => 0,
-                }
-            } else {
-                0
-            }
+const SPACE: u8 = 1;
+/// Lead byte of a non-ASCII character that may be whitespace (U+0085,
+/// U+00A0, U+1680, U+2000..U+205F, U+3000).
+const MAYBE_SPACE: u8 = 2;
+const LETTER: u8 = 4;
+const DIGIT: u8 = 8;
+/// ASCII punctuation and controls, and every non-ASCII byte.
+const OTHER: u8 = 16;
+
+/// Class of every byte for the chunk scan.
+static BYTE_CLASS: [u8; 256] = byte_classes();
+
+const fn byte_classes() -> [u8; 256] {
+    let mut table = [OTHER; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f) {
+            SPACE
+        } else if c.is_ascii_alphabetic() {
+            LETTER
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else if matches!(c, 0xC2 | 0xE1 | 0xE2 | 0xE3) {
+            MAYBE_SPACE | OTHER
+        } else {
+            OTHER
         };
-        while pos < bytes.len() {
-            let n = space_at(pos);
-            if n == 0 {
-                break;
-            }
-            pos += n;
-        }
-        if pos >= bytes.len() {
-            return None;
-        }
-        let start = pos;
-        while pos < bytes.len() && space_at(pos) == 0 {
-            pos += 1;
-        }
-        Some(&text[start..pos])
-    })
+        b += 1;
+    }
+    table
+}
+
+/// Byte length of the whitespace character at `text[i..]` (whose first byte
+/// is `MAYBE_SPACE`), or 0 when it is not whitespace.
+#[inline(never)]
+fn unicode_space_len(text: &str, i: usize) -> usize {
+    match text.get(i..).and_then(|rest| rest.chars().next()) {
+        Some(c) if c.is_whitespace() => c.len_utf8(),
+        _ => 0,
+    }
+}
+
+/// The tokens of `chunk` when it is ASCII letters with one prefix and/or one
+/// suffix character (`(word`, `word,`, `"word"`, `word.` after a lowercase
+/// letter), or `None` for the general path. spaCy's loop peels exactly that
+/// prefix and suffix and the letters need no further split, so the tokens
+/// are `[prefix, word, suffix]` (empty ones left out by the caller) unless
+/// an exception matches the chunk, the word, or the word with one affix;
+/// those take the general path.
+#[inline]
+fn affixed_word(chunk: &str) -> Option<[&str; 3]> {
+    let b = chunk.as_bytes();
+    let (&first, &last) = (b.first()?, b.last()?);
+    let pre = usize::from(first < 0x80 && ASCII_CLASS[first as usize] & PREFIX != 0);
+    let body_end = b.len().checked_sub(1)?;
+    let suf = usize::from(
+        body_end > pre
+            && last < 0x80
+            && (ASCII_CLASS[last as usize] & SUFFIX != 0 || (last == b'.' && b[body_end - 1].is_ascii_lowercase())),
+    );
+    let body = b.get(pre..b.len() - suf)?;
+    if pre + suf == 0 || body.is_empty() || !body.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let (word, end) = (&chunk[pre..b.len() - suf], b.len() - suf);
+    if is_special(chunk) || is_special(word) || is_special(&chunk[..end]) || is_special(&chunk[pre..]) {
+        return None;
+    }
+    Some([&chunk[..pre], word, &chunk[end..]])
 }
 
 /// Tokens of `text` as datatrove's English `split_into_words` gives them
 /// (spaCy rules, whitespace dropped), borrowed from `text`.
+///
+/// One pass finds the whitespace-separated chunks (Python's `str.split()`)
+/// and the byte classes each holds, so the common chunks take a fast path:
+/// a word of ASCII letters and digits (only an exception can split it), a
+/// single character (never split), or letters with one prefix or suffix
+/// ([`affixed_word`]). The rest go through [`tokenize_chunk`].
 pub fn words(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(text.len() / 5 + 1);
     let mut suffixes = Vec::new();
-    for chunk in chunks(text) {
-        let b = chunk.as_bytes();
-        let plain = b.iter().all(u8::is_ascii_alphanumeric)
-            && (b.last().is_some_and(u8::is_ascii_digit) || !b.iter().any(u8::is_ascii_digit));
+    let mut pos = 0usize;
+    loop {
+        while pos < bytes.len() {
+            let class = BYTE_CLASS[bytes[pos] as usize];
+            let step = if class & SPACE != 0 {
+                1
+            } else if class & MAYBE_SPACE != 0 {
+                unicode_space_len(text, pos)
+            } else {
+                0
+            };
+            if step == 0 {
+                break;
+            }
+            pos += step;
+        }
+        if pos >= bytes.len() {
+            break;
+        }
+        let start = pos;
+        let mut seen = 0u8;
+        while pos < bytes.len() {
+            let class = BYTE_CLASS[bytes[pos] as usize];
+            if class & SPACE != 0 || (class & MAYBE_SPACE != 0 && unicode_space_len(text, pos) > 0) {
+                break;
+            }
+            seen |= class;
+            pos += 1;
+        }
+        let chunk = &text[start..pos];
+        let plain = seen & OTHER == 0 && (seen & DIGIT == 0 || bytes[pos - 1].is_ascii_digit());
         if plain {
             match exception(chunk) {
                 Some(pieces) => push_pieces(chunk, pieces, &mut out),
                 None => out.push(chunk),
             }
+        } else if chunk.len() == 1 || (chunk.len() <= 4 && chunk.chars().nth(1).is_none()) {
+            out.push(chunk);
+        } else if let Some(tokens) = affixed_word(chunk) {
+            out.extend(tokens.into_iter().filter(|t| !t.is_empty()));
         } else {
-            let base = out.len();
-            tokenize_chunk(chunk, &mut out, &mut suffixes);
-            if out.len() - base > 1 {
-                merge_specials(chunk, &mut out, base);
-            }
+            general_chunk(chunk, &mut out, &mut suffixes);
         }
     }
     out
+}
+
+/// Any chunk the spaCy way: affixes, exceptions, URLs, infixes, then the
+/// special cases that span tokens.
+fn general_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>, suffixes: &mut Vec<&'a str>) {
+    let base = out.len();
+    tokenize_chunk(chunk, out, suffixes);
+    if out.len() - base > 1 {
+        merge_specials(chunk, out, base);
+    }
 }
 
 /// Whitespace-separated words (Python's `str.split()`), as the seed guide's
@@ -486,6 +591,59 @@ pub fn split_whitespace(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The straightforward path: split on whitespace as `str.split()` does,
+    /// then every chunk through the general spaCy rules.
+    fn reference_words(text: &str) -> Vec<&str> {
+        let space = |c: char| if c.is_ascii() { BYTE_CLASS[c as usize] == SPACE } else { c.is_whitespace() };
+        let mut out = Vec::new();
+        let mut suffixes = Vec::new();
+        for chunk in text.split(space).filter(|c| !c.is_empty()) {
+            general_chunk(chunk, &mut out, &mut suffixes);
+        }
+        out
+    }
+
+    /// Text built from pieces that exercise every rule: affixes, exceptions
+    /// (contractions, abbreviations, emoticons), URLs, emails, numbers with
+    /// units, infixes, non-ASCII letters, symbols and whitespace.
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(vec![
+            "the", "The", "word", "A", "US", "e", "i", "id", "dont", "cannot", "Im", "gonna", "etc", "e.g", "U.S", "vs",
+            "10", "3", "km", "m", "%", "am", "pm", "s", "'s", "n't", "'", "\"", "`", "(", ")", "[", "]", "{", "}", "<", ">",
+            ",", ".", "..", "...", ":", ";", "!", "?", "-", "--", "+", "*", "^", "/", "=", "_", "#", "&", "$", "@", "|",
+            "~", "é", "naïve", "Ελλάδα", "日本", "…", "—", "–", "’", "“", "”", "«", "»", "€", "£", "²", "🔬", "→", "©",
+            "https://x.org/a", "www.example.com", "bob@example.org", "os.path", ":)", ":-(", "<3", "xD", "(:", "C++",
+            "1.5", "2,000", "192.168.0.1", "http://10.0.0.7:80/x", "ÉCOLE.fr", "ex.Ελλ", "\u{a0}", "\u{3000}", "\u{85}", "\u{1c}",
+        ]);
+        let glue = proptest::sample::select(vec!["", "", "", " ", " ", "\n", "\t"]);
+        proptest::collection::vec((piece, glue), 0..40)
+            .prop_map(|parts| parts.into_iter().flat_map(|(p, g)| [p, g]).collect::<String>())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn fast_paths_match_general_path(text in tricky_text()) {
+            prop_assert_eq!(words(&text), reference_words(&text));
+        }
+
+        #[test]
+        fn url_prefilter_keeps_every_url(text in tricky_text()) {
+            for chunk in text.split_whitespace() {
+                for start in chunk.char_indices().map(|(i, _)| i) {
+                    let s = &chunk[start..];
+                    prop_assert_eq!(is_url(s), s.len() >= 4 && URL.is_match(s), "{}", s);
+                }
+            }
+        }
+
+        #[test]
+        fn fast_paths_match_general_path_on_any_text(text in "\\PC{0,60}") {
+            prop_assert_eq!(words(&text), reference_words(&text));
+        }
+    }
 
     #[test]
     fn spacy_like() {
