@@ -374,7 +374,8 @@ _PLAN_FIELDS = (
     "act_o_sdpa2", "act_o_eager2", "act_o_eager2_s", "act_o_sdpa4", "act_o_eager4", "act_o_eager4_s",
     "a8_fixed", "a8_d1", "a8_c1", "a8_d2", "a8_c2", "a8_d3", "a8_c3", "a8_d4", "a8_c4", "a8_d5", "a8_c5",
     "a8_d6", "a8_c6", "act_l_sdpa2_s", "act_l_sdpa4_s", "loss_tile_temp", "lora_in_features",
-    "bwd_temp2", "bwd_temp4", "bwd_temp_amp", "amp_full_act",
+    "bwd_temp2", "bwd_temp4", "bwd_temp_amp", "amp_full_act", "prefix_kv_dim", "kv_dim",
+    "layer_norm_inputs",
 )
 # method codes the Rust mirror switches on
 _METHOD_CODE = {m: i for i, m in enumerate(METHODS)}
@@ -441,6 +442,9 @@ class Plan:
     bwd_temp4: float = 0.0
     bwd_temp_amp: float = 0.0
     amp_full_act: float = 0.0
+    prefix_kv_dim: float = 0.0
+    kv_dim: float = 0.0
+    layer_norm_inputs: float = 0.0
 
     def as_list(self) -> list[float]:
         return [float(getattr(self, f)) for f in _PLAN_FIELDS]
@@ -582,8 +586,23 @@ def make_plan(
             "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs[:12]], float(a8_fixed), *a8_pairs,
         float(coeffs[12]), float(coeffs[13]),
         TORCH_TILE_TEMP_BYTES if (method == "dpo" and loss_kernel == "torch") else 0.0,
-        lora_in, *temps, _autocast_full_activations(shape),
+        lora_in, *temps, _autocast_full_activations(shape), float(_prefix_kv_dim(shape)),
+        float(shape.num_kv_dim), float(_layer_norm_inputs(shape)),
     )
+
+
+def _layer_norm_inputs(shape: ModelShape) -> int:
+    """Distinct inputs of the LayerNorms of one layer (one with a parallel attention/MLP block); 0 for RMSNorm,
+    whose 16-bit table already holds its fp32 upcast input."""
+    if shape.norm != "layer":
+        return 0
+    return 1 if shape.parallel_attn else len(shape.layer_other)
+
+
+def _prefix_kv_dim(shape: ModelShape) -> int:
+    """Features per position of the keys (and values) SDPA saves when a mask forbids its GQA path: repeat_kv
+    copies them to every query head, except from a single key/value head, where the repeat is a view."""
+    return shape.num_kv_dim if shape.kv_heads == 1 else shape.heads * shape.head_dim
 
 
 _CAL_TARGETS: dict[str, tuple[str, ...]] = {
@@ -701,6 +720,17 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         # The 16-bit table keeps PEFT's fp32 casts of each adapter's input (4 B per input feature) and of its
         # rank-wide lora_B input; under autocast lora_A and lora_B read bf16 casts instead (2 B each).
         layer = layer - 2.0 * (p.lora_in_features + rank * p.lora_targets)
+    if amp and not full_like:
+        # autocast runs LayerNorm in fp32 on the fp32 residual stream and saves that input (4 B where the 16-bit
+        # table has 2 B); with every weight trained ``amp_full_act`` holds it
+        layer = layer + 2.0 * p.layer_norm_inputs * p.hidden
+    if m == 5:
+        # Prefix tuning: with the cached prefix transformers builds a [b, 1, s, s + v] mask, which SDPA saves
+        # in every layer (eager only adds it), and keys/values span s + v positions, repeated to every query
+        # head (no GQA with a mask), where the table counts s positions of the key/value heads.
+        if not eager:
+            layer = layer + (s + p.virtual_tokens) * adt
+        layer = layer + 2.0 * adt * ((s + p.virtual_tokens) * p.prefix_kv_dim / s - p.kv_dim)
     per_layer = layer * tokens
     # the residual stream is fp32 under autocast: each checkpointed layer keeps its input at 4 B
     resid_dt = 4.0 if amp else adt

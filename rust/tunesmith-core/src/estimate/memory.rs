@@ -68,10 +68,16 @@ pub struct Plan {
     pub bwd_temp_amp: f64,
     /// Autocast with every weight trained: bytes per token and layer beyond the 16-bit table.
     pub amp_full_act: f64,
+    /// Features per position of the keys SDPA saves under a mask (repeated to every query head), and
+    /// key/value heads × head dim.
+    pub prefix_kv_dim: f64,
+    pub kv_dim: f64,
+    /// Distinct LayerNorm inputs per layer (0 with RMSNorm).
+    pub layer_norm_inputs: f64,
 }
 
 /// Number of fields of [`Plan`].
-pub const PLAN_LEN: usize = 57;
+pub const PLAN_LEN: usize = 60;
 
 impl Plan {
     /// From the field values in declaration order.
@@ -139,6 +145,9 @@ impl Plan {
             bwd_temp4: v[54],
             bwd_temp_amp: v[55],
             amp_full_act: v[56],
+            prefix_kv_dim: v[57],
+            kv_dim: v[58],
+            layer_norm_inputs: v[59],
         })
     }
 }
@@ -350,6 +359,18 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     if amp && p.lora_targets > 0.0 {
         // under autocast lora_A and lora_B read bf16 casts of their inputs, not PEFT's fp32 ones
         layer -= 2.0 * (p.lora_in_features + rank * p.lora_targets);
+    }
+    if amp && !full_like {
+        // autocast's LayerNorm saves its fp32 input (4 B where the 16-bit table has 2 B)
+        layer += 2.0 * p.layer_norm_inputs * p.hidden;
+    }
+    if m == 5.0 {
+        // prefix tuning: SDPA saves the [b, 1, s, s + v] mask per layer (eager only adds it), and
+        // keys/values over s + v positions at every query head
+        if !eager {
+            layer += (s + p.virtual_tokens) * adt;
+        }
+        layer += 2.0 * adt * ((s + p.virtual_tokens) * p.prefix_kv_dim / s - p.kv_dim);
     }
     let per_layer = layer * tokens;
     // the residual stream is fp32 under autocast: each checkpointed layer keeps its input at 4 B
