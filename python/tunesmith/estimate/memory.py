@@ -19,8 +19,12 @@ What it models (measured on CPU with tensor-level accounting, see ``tunesmith.es
 * a layer's backward holds, beside its saved activations, its gradient temporaries (``bwd_temp`` of the
   table, per token and intermediate feature, fitted by ``benches/fit_activations.py``): the
   backward peak under checkpointing, and for a small vocabulary without it;
-* under autocast, LoRA adapters keep bf16 casts of their inputs (2 B per input feature and per rank),
-  not the fp32 casts of pure 16-bit training;
+* under autocast: the bf16 copies of the fp32 matmul weights are saved (2 B per parameter), LoRA adapters
+  keep bf16 casts of their inputs (2 B per input feature and per rank, not pure 16-bit training's fp32
+  casts), LayerNorm keeps its fp32 input, and with every weight trained each linear keeps its own bf16 input
+  cast and norm outputs stay fp32 (``amp_full`` of the table);
+* prefix tuning: SDPA keeps the ``[b, 1, s, s + v]`` mask of the cached prefix per layer, and keys/values
+  over ``s + v`` positions repeated to every query head;
 * the loss upcasts logits to fp32: log-softmax (b·s·V·4) is held after forward and two more fp32
   copies exist at the start of backward;
 * foreach AdamW adds one copy of the trainable parameters at the step.
