@@ -14,7 +14,7 @@ run; QLoRA runs for real, so it uses the smallest model), then:
 Ratios are estimate / measured peak tensor bytes. Run::
 
     python benches/error_table.py                # prints the markdown table
-    python benches/error_table.py --readme       # and appends it to README.md under "### Estimate vs measured"
+    python benches/error_table.py --readme       # and writes it into README.md's "### Estimate vs measured"
     python benches/error_table.py --quick        # three small rows (a smoke run)
 """
 
@@ -138,7 +138,7 @@ def run(rows: list[tuple[str, dict[str, Any]]]) -> tuple[str, list[float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--readme", action="store_true", help=f"append the table to README.md under {HEADING!r}")
+    parser.add_argument("--readme", action="store_true", help=f"write the table into README.md's {HEADING!r} section")
     parser.add_argument("--quick", action="store_true", help="three small rows only")
     args = parser.parse_args(argv)
     table, _ = run(QUICK if args.quick else ROWS)
@@ -158,9 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     out = preamble + table + "\n"
     print(out)
     if args.readme:
-        with README.open("a", encoding="utf-8") as f:
-            f.write("\n" + out)
+        README.write_text(replace_section(README.read_text(encoding="utf-8"), out), encoding="utf-8")
     return 0
+
+
+def replace_section(text: str, section: str) -> str:
+    """``text`` with its ``HEADING`` section (up to the next heading of that level or higher, or the end)
+    replaced by ``section``; appended when there is none."""
+    start = text.find(HEADING + "\n")
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    rest = text[start + len(HEADING):]
+    ends = [i for i in (rest.find("\n## "), rest.find("\n### "), rest.find("\n# ")) if i >= 0]
+    end = start + len(HEADING) + min(ends) + 1 if ends else len(text)
+    return text[:start] + section + ("\n" + text[end:] if end < len(text) else "")
 
 
 if __name__ == "__main__":

@@ -145,7 +145,11 @@ def test_dpo_loss_kernel_follows_the_device() -> None:
     plain, gpu, tpu = (estimate("llama-3-8b", device=d, **knobs) for d in (None, "H100", "TPU-v5e"))
     forced = estimate("llama-3-8b", device="H100", loss_kernel="torch", **knobs)
     tile = min(2 * (2048 - 1), 4096) * 32768  # chosen + rejected rows of 2047 predicted tokens
-    assert plain.phase_bytes["backward"] - gpu.phase_bytes["backward"] == 29 * tile
+    # the torch fallback's backward peak holds the bf16 tile and its fp32 temporaries; with Triton the tile is
+    # smaller than the last layer's gradient temporaries, which then hold the backward peak
+    assert plain.peak_phase == "backward" and plain.logits_bytes == (2 + 29) * tile
+    assert gpu.logits_bytes == 0 and gpu.temporary_bytes > 2 * tile
+    assert 0 < plain.phase_bytes["backward"] - gpu.phase_bytes["backward"] <= 29 * tile
     assert tpu.phase_bytes == plain.phase_bytes
     assert forced.phase_bytes == plain.phase_bytes
     lora = dict(method="lora", rank=8, batch_size=1, seq_len=2048)

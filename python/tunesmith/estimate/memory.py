@@ -14,7 +14,17 @@ What it models (measured on CPU with tensor-level accounting, see ``tunesmith.es
   ``prepare_model_for_kbit_training`` keeps every non-quantized parameter in fp32;
 * activations per layer per token, per family, dtype, attention implementation and trainable set
   (``activations.json``, fitted from saved-tensor bytes of tiny models: exact for the families listed);
-  gradient checkpointing keeps the layer input per layer plus one layer's working set;
+  gradient checkpointing keeps the layer input per layer (fp32 under autocast, whose residual stream is
+  fp32) plus one layer's working set;
+* a layer's backward holds, beside its saved activations, its gradient temporaries (``bwd_temp`` of the
+  table, per token and intermediate feature, fitted by ``benches/fit_activations.py``): the
+  backward peak under checkpointing, and for a small vocabulary without it;
+* under autocast: the bf16 copies of the fp32 matmul weights are saved (2 B per parameter), LoRA adapters
+  keep bf16 casts of their inputs (2 B per input feature and per rank, not pure 16-bit training's fp32
+  casts), LayerNorm keeps its fp32 input, and with every weight trained each linear keeps its own bf16 input
+  cast and norm outputs stay fp32 (``amp_full`` of the table);
+* prefix tuning: SDPA keeps the ``[b, 1, s, s + v]`` mask of the cached prefix per layer, and keys/values
+  over ``s + v`` positions repeated to every query head;
 * the loss upcasts logits to fp32: log-softmax (b·s·V·4) is held after forward and two more fp32
   copies exist at the start of backward;
 * foreach AdamW adds one copy of the trainable parameters at the step.
@@ -323,6 +333,41 @@ def _activation_coefficients(shape: ModelShape, mode: str) -> list[float]:
     return out + outside + sdpa_s
 
 
+# Gradient temporaries of a layer's backward per token and intermediate feature, for families without a
+# fitted ``bwd_temp``: the MLP backward holds the gradient of the down projection's input and the two gradients
+# of the gate·up product (three I-wide tensors in the activation dtype) at once.
+_DEFAULT_BWD_TEMP = {"bf16": 6.0, "fp32": 12.0, "amp": 6.0}
+
+
+# Families without a fitted ``amp_full`` share the one of the same layer layout.
+_AMP_FULL_LIKE = {"qwen3": "llama", "mixtral": "llama", "gemma2": "gemma", "falcon": "gpt_neox",
+                  "falcon40": "gpt_neox", "gpt2": "gpt2_dropout"}
+
+
+def _autocast_full_activations(shape: ModelShape) -> float:
+    """Bytes per token and layer that autocast adds to the 16-bit table when every weight is trained: each
+    linear casts its input to bf16 on its own (q, k, v and gate, up each save a copy where pure bf16 saves one
+    shared input) and norm outputs stay fp32 (``amp_full`` of the table, per hidden unit, fitted by
+    ``benches/fit_activations.py``)."""
+    table = _activation_table()
+    key = _act_key(shape)
+    if "amp_full" not in table[key]:
+        key = _AMP_FULL_LIKE.get(key, "llama")
+    return table[key]["amp_full"] * shape.hidden
+
+
+def _backward_temporaries(shape: ModelShape, mode: str) -> list[float]:
+    """``[bf16, fp32, autocast]`` bytes per token of the gradient temporaries alive at the peak of one layer's
+    backward, on top of that layer's saved activations: ``t × intermediate``, ``t`` from the family's
+    ``bwd_temp`` table (``benches/fit_activations.py``) by activation dtype and trainable set."""
+    fitted = _activation_table()[_act_key(shape)].get("bwd_temp", {})
+    out = []
+    for dt in ("bf16", "fp32", "amp"):
+        t = fitted.get(f"{dt}/{mode}", fitted.get(f"{dt}/frozen", _DEFAULT_BWD_TEMP[dt]))
+        out.append(t * shape.intermediate)
+    return out
+
+
 # --------------------------------------------------------------------------------- the plan
 _PLAN_FIELDS = (
     "method_code", "num_params", "train_fixed", "train_per_rank", "train_tensors", "af_fixed", "af_per_rank",
@@ -332,7 +377,9 @@ _PLAN_FIELDS = (
     "act_l_sdpa2", "act_l_eager2", "act_l_eager2_s", "act_l_sdpa4", "act_l_eager4", "act_l_eager4_s",
     "act_o_sdpa2", "act_o_eager2", "act_o_eager2_s", "act_o_sdpa4", "act_o_eager4", "act_o_eager4_s",
     "a8_fixed", "a8_d1", "a8_c1", "a8_d2", "a8_c2", "a8_d3", "a8_c3", "a8_d4", "a8_c4", "a8_d5", "a8_c5",
-    "a8_d6", "a8_c6", "act_l_sdpa2_s", "act_l_sdpa4_s", "loss_tile_temp",
+    "a8_d6", "a8_c6", "act_l_sdpa2_s", "act_l_sdpa4_s", "loss_tile_temp", "lora_in_features",
+    "bwd_temp2", "bwd_temp4", "bwd_temp_amp", "amp_full_act", "prefix_kv_dim", "kv_dim",
+    "layer_norm_inputs",
 )
 # method codes the Rust mirror switches on
 _METHOD_CODE = {m: i for i, m in enumerate(METHODS)}
@@ -394,6 +441,14 @@ class Plan:
     act_l_sdpa2_s: float = 0.0
     act_l_sdpa4_s: float = 0.0
     loss_tile_temp: float = 0.0
+    lora_in_features: float = 0.0
+    bwd_temp2: float = 0.0
+    bwd_temp4: float = 0.0
+    bwd_temp_amp: float = 0.0
+    amp_full_act: float = 0.0
+    prefix_kv_dim: float = 0.0
+    kv_dim: float = 0.0
+    layer_norm_inputs: float = 0.0
 
     def as_list(self) -> list[float]:
         return [float(getattr(self, f)) for f in _PLAN_FIELDS]
@@ -464,10 +519,12 @@ def make_plan(
         mode = "frozen"
     coeffs = _activation_coefficients(shape, mode)
 
-    n_targets = extra_act = 0.0
+    temps = _backward_temporaries(shape, mode)
+    n_targets = extra_act = lora_in = 0.0
     if lora_like:
         linears, _special = _lora_targets(shape, target_modules)
         n_targets = float(len(linears))
+        lora_in = float(sum(lin.in_features for lin in linears))
         cal = {lin.path for lin in shape.match_targets(list(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"])))}
         # Targets beyond the calibrated attention set keep an fp32 copy of their input (bf16 only: the
         # ``x.to(lora_A.dtype)`` cast) and, for the MLP's down projection, the input itself.
@@ -533,7 +590,23 @@ def make_plan(
             "prefix", "prompt") else 0), float(buffers), *[float(c) for c in coeffs[:12]], float(a8_fixed), *a8_pairs,
         float(coeffs[12]), float(coeffs[13]),
         TORCH_TILE_TEMP_BYTES if (method == "dpo" and loss_kernel == "torch") else 0.0,
+        lora_in, *temps, _autocast_full_activations(shape), float(_prefix_kv_dim(shape)),
+        float(shape.num_kv_dim), float(_layer_norm_inputs(shape)),
     )
+
+
+def _layer_norm_inputs(shape: ModelShape) -> int:
+    """Distinct inputs of the LayerNorms of one layer (one with a parallel attention/MLP block); 0 for RMSNorm,
+    whose 16-bit table already holds its fp32 upcast input."""
+    if shape.norm != "layer":
+        return 0
+    return 1 if shape.parallel_attn else len(shape.layer_other)
+
+
+def _prefix_kv_dim(shape: ModelShape) -> int:
+    """Features per position of the keys (and values) SDPA saves when a mask forbids its GQA path: repeat_kv
+    copies them to every query head, except from a single key/value head, where the repeat is a view."""
+    return shape.num_kv_dim if shape.kv_heads == 1 else shape.heads * shape.head_dim
 
 
 _CAL_TARGETS: dict[str, tuple[str, ...]] = {
@@ -644,19 +717,41 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         outside = p.act_o_eager4 if eager else p.act_o_sdpa4
     amp = prec in (3, 4)
     if amp and full_like:
-        # autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
-        layer = layer + 25.6 * p.hidden
+        # autocast's own bf16 input cast per linear and its fp32 norm outputs, saved for the weight gradients
+        layer = layer + p.amp_full_act
     layer = layer + p.lora_targets * 4.0 * rank + p.lora_extra_act * (4.0 if adt == 2.0 else 0.0)
+    if amp and p.lora_targets > 0.0:
+        # The 16-bit table keeps PEFT's fp32 casts of each adapter's input (4 B per input feature) and of its
+        # rank-wide lora_B input; under autocast lora_A and lora_B read bf16 casts instead (2 B each).
+        layer = layer - 2.0 * (p.lora_in_features + rank * p.lora_targets)
+    if amp and not full_like:
+        # autocast runs LayerNorm in fp32 on the fp32 residual stream and saves that input (4 B where the 16-bit
+        # table has 2 B); with every weight trained ``amp_full_act`` holds it
+        layer = layer + 2.0 * p.layer_norm_inputs * p.hidden
+    if m == 5:
+        # Prefix tuning: with the cached prefix transformers builds a [b, 1, s, s + v] mask, which SDPA saves
+        # in every layer (eager only adds it), and keys/values span s + v positions, repeated to every query
+        # head (no GQA with a mask), where the table counts s positions of the key/value heads.
+        if not eager:
+            layer = layer + (s + p.virtual_tokens) * adt
+        layer = layer + 2.0 * adt * ((s + p.virtual_tokens) * p.prefix_kv_dim / s - p.kv_dim)
     per_layer = layer * tokens
+    # the residual stream is fp32 under autocast: each checkpointed layer keeps its input at 4 B
+    resid_dt = 4.0 if amp else adt
     if j.checkpointing == 1:
-        acts = p.layers * p.hidden * adt * tokens + outside * tokens
+        acts = p.layers * p.hidden * resid_dt * tokens + outside * tokens
         work = per_layer
     else:
         acts = p.layers * per_layer + outside * tokens
         work = 0.0
-    if amp and not full_like:
-        # Autocast casts each frozen fp32 matmul weight to bf16 per call and saves the copy for backward: 2 B per
-        # parameter of the layers and the LM head (measured); checkpointing holds one layer's at a time.
+    if adt == 2.0:
+        layer_temp = (p.bwd_temp_amp if amp else p.bwd_temp2) * tokens
+    else:
+        layer_temp = p.bwd_temp4 * tokens
+    if amp:
+        # Autocast casts each fp32 matmul weight to bf16 (per call when frozen, once per forward when trained) and
+        # the matmul saves the copy for backward: 2 B per parameter of the layers and the LM head (measured);
+        # checkpointing holds one layer's at a time.
         if j.checkpointing == 1:
             acts = acts + 2.0 * p.vocab * p.hidden
             work = work + 2.0 * p.layer_params
@@ -690,7 +785,10 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
     # Measured: with every weight trained the log-softmax is gone when the first checkpointed layer is
     # recomputed; with a frozen base it is still alive then.
     recompute = work if full_like else work + logits_held
-    bwd = resident + acts + max(logits_bwd, recompute)
+    # A layer's own backward (the last one, or the recomputed one under checkpointing) holds its saved
+    # activations and its gradient temporaries; the log-softmax is gone by then.
+    layer_bwd = work + layer_temp
+    bwd = resident + acts + max(logits_bwd, recompute, layer_bwd)
     step = weights + opt_b + inputs + p.buffers + grads + step_temp
     peak = max(fwd, bwd, step)
     if peak == step and step >= bwd and step >= fwd:
@@ -698,7 +796,12 @@ def evaluate_plan(p: Plan, j: Job) -> dict[str, float]:
         at_acts, at_logits, at_temp = 0.0, 0.0, step_temp
     elif bwd >= fwd:
         phase = 1.0
-        at_acts, at_logits, at_temp = acts + (work if recompute > logits_bwd else 0.0), (recompute - work if recompute > logits_bwd else logits_bwd), 0.0
+        if layer_bwd > logits_bwd and layer_bwd >= recompute:
+            at_acts, at_logits, at_temp = acts + work, 0.0, layer_temp
+        elif recompute > logits_bwd:
+            at_acts, at_logits, at_temp = acts + work, recompute - work, 0.0
+        else:
+            at_acts, at_logits, at_temp = acts, logits_bwd, 0.0
     else:
         phase = 0.0
         at_acts, at_logits, at_temp = acts, logits_fwd - logits_held, 0.0
@@ -794,7 +897,7 @@ class MemoryBreakdown:
             ("optimizer state", self.optimizer_bytes, self.optimizer),
             ("activations", self.activations_bytes, f"at the {self.peak_phase} peak"),
             ("logits (fp32)", self.logits_bytes, f"at the {self.peak_phase} peak"),
-            ("step temporaries", self.temporary_bytes, ""),
+            ("temporaries", self.temporary_bytes, f"at the {self.peak_phase} peak"),
             ("inputs", self.inputs_bytes, ""),
             ("device overhead", self.overhead_bytes, self.device or "no device given"),
         ]

@@ -60,10 +60,24 @@ pub struct Plan {
     /// DPO: bytes per element of the fused LM head's tile held as fp32 temporaries in backward
     /// (29 with TRL's torch fallback, 0 with its Triton kernel).
     pub loss_tile_temp: f64,
+    /// Sum of the input features of the LoRA targets of one layer.
+    pub lora_in_features: f64,
+    /// Gradient temporaries of one layer's backward, bytes per token: bf16 and fp32 activations, autocast.
+    pub bwd_temp2: f64,
+    pub bwd_temp4: f64,
+    pub bwd_temp_amp: f64,
+    /// Autocast with every weight trained: bytes per token and layer beyond the 16-bit table.
+    pub amp_full_act: f64,
+    /// Features per position of the keys SDPA saves under a mask (repeated to every query head), and
+    /// key/value heads × head dim.
+    pub prefix_kv_dim: f64,
+    pub kv_dim: f64,
+    /// Distinct LayerNorm inputs per layer (0 with RMSNorm).
+    pub layer_norm_inputs: f64,
 }
 
 /// Number of fields of [`Plan`].
-pub const PLAN_LEN: usize = 52;
+pub const PLAN_LEN: usize = 60;
 
 impl Plan {
     /// From the field values in declaration order.
@@ -126,6 +140,14 @@ impl Plan {
             act_l_sdpa2_s: v[49],
             act_l_sdpa4_s: v[50],
             loss_tile_temp: v[51],
+            lora_in_features: v[52],
+            bwd_temp2: v[53],
+            bwd_temp4: v[54],
+            bwd_temp_amp: v[55],
+            amp_full_act: v[56],
+            prefix_kv_dim: v[57],
+            kv_dim: v[58],
+            layer_norm_inputs: v[59],
         })
     }
 }
@@ -328,20 +350,43 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     };
     let amp = prec == 3 || prec == 4;
     if amp && full_like {
-        // autocast keeps fp32 residuals and norm outputs beside the 16-bit matmul inputs
-        layer += 25.6 * p.hidden;
+        // autocast's own bf16 input cast per linear and its fp32 norm outputs
+        layer += p.amp_full_act;
     }
     layer = layer
         + p.lora_targets * 4.0 * rank
         + p.lora_extra_act * (if adt == 2.0 { 4.0 } else { 0.0 });
+    if amp && p.lora_targets > 0.0 {
+        // under autocast lora_A and lora_B read bf16 casts of their inputs, not PEFT's fp32 ones
+        layer -= 2.0 * (p.lora_in_features + rank * p.lora_targets);
+    }
+    if amp && !full_like {
+        // autocast's LayerNorm saves its fp32 input (4 B where the 16-bit table has 2 B)
+        layer += 2.0 * p.layer_norm_inputs * p.hidden;
+    }
+    if m == 5.0 {
+        // prefix tuning: SDPA saves the [b, 1, s, s + v] mask per layer (eager only adds it), and
+        // keys/values over s + v positions at every query head
+        if !eager {
+            layer += (s + p.virtual_tokens) * adt;
+        }
+        layer += 2.0 * adt * ((s + p.virtual_tokens) * p.prefix_kv_dim / s - p.kv_dim);
+    }
     let per_layer = layer * tokens;
+    // the residual stream is fp32 under autocast: each checkpointed layer keeps its input at 4 B
+    let resid_dt = if amp { 4.0 } else { adt };
     let (mut acts, mut work) = if j.checkpointing == 1 {
-        (p.layers * p.hidden * adt * tokens + outside * tokens, per_layer)
+        (p.layers * p.hidden * resid_dt * tokens + outside * tokens, per_layer)
     } else {
         (p.layers * per_layer + outside * tokens, 0.0)
     };
-    if amp && !full_like {
-        // autocast's saved bf16 copies of the frozen fp32 matmul weights (one layer's under checkpointing)
+    let layer_temp = if adt == 2.0 {
+        (if amp { p.bwd_temp_amp } else { p.bwd_temp2 }) * tokens
+    } else {
+        p.bwd_temp4 * tokens
+    };
+    if amp {
+        // autocast's saved bf16 copies of the fp32 matmul weights (one layer's under checkpointing)
         if j.checkpointing == 1 {
             acts += 2.0 * p.vocab * p.hidden;
             work += 2.0 * p.layer_params;
@@ -377,13 +422,17 @@ pub fn evaluate(p: &Plan, j: &Job) -> Breakdown {
     // Measured: with every weight trained the log-softmax is gone when the first checkpointed layer is
     // recomputed; with a frozen base it is still alive then.
     let recompute = if full_like { work } else { work + logits_held };
-    let bwd = resident + acts + logits_bwd.max(recompute);
+    // a layer's own backward holds its saved activations and its gradient temporaries (log-softmax gone)
+    let layer_bwd = work + layer_temp;
+    let bwd = resident + acts + logits_bwd.max(recompute).max(layer_bwd);
     let step = weights + opt_b + inputs + p.buffers + grads + step_temp;
     let peak = fwd.max(bwd).max(step);
     let (phase, at_acts, at_logits, at_temp) = if peak == step && step >= bwd && step >= fwd {
         (2.0, 0.0, 0.0, step_temp)
     } else if bwd >= fwd {
-        if recompute > logits_bwd {
+        if layer_bwd > logits_bwd && layer_bwd >= recompute {
+            (1.0, acts + work, 0.0, layer_temp)
+        } else if recompute > logits_bwd {
             (1.0, acts + work, recompute - work, 0.0)
         } else {
             (1.0, acts, logits_bwd, 0.0)
