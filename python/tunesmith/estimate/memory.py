@@ -305,13 +305,30 @@ def _act_key(shape: ModelShape) -> str:
     return shape.family
 
 
+# Dropout tables hold the frozen base and the methods fitted with dropout; another method is derived from the
+# table of the same family without dropout.
+_DROPOUT_BASE = {"gpt2_dropout": "gpt2"}
+
+
 def _activation_coefficients(shape: ModelShape, mode: str) -> list[float]:
     """Per layer and token: ``[sdpa2, eager2, eager2_per_s, sdpa4, eager4, eager4_per_s]``, the same
     for the part outside the layers (embeddings, final norm, head input), then ``[sdpa2_per_s, sdpa4_per_s]``
     (the math SDPA path, taken with attention dropout on CPU, keeps s² terms): 14 numbers."""
-    table = _activation_table()[_act_key(shape)]
+    tables = _activation_table()
+    table = tables[_act_key(shape)]
+    base = tables.get(_DROPOUT_BASE.get(_act_key(shape), ""), {})
     if f"bf16/sdpa/{mode}" not in table:
-        mode = "frozen"
+        if f"bf16/sdpa/{mode}" in base:
+            # the method's saved tensors beyond the frozen base's do not depend on dropout: the dropout
+            # table's frozen entry plus the method's difference in the table without dropout
+            derived = dict(table)
+            for dt in ("bf16", "fp32"):
+                for attn in ("sdpa", "eager"):
+                    key, frozen = f"{dt}/{attn}/{mode}", f"{dt}/{attn}/frozen"
+                    derived[key] = {t: table[frozen][t] + c - base[frozen][t] for t, c in base[key].items()}
+            table = derived
+        else:
+            mode = "frozen"
     out: list[float] = []
     sdpa_s: list[float] = []
     for dt in ("bf16", "fp32"):
@@ -543,6 +560,13 @@ def make_plan(
         coeffs[3] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
         coeffs[4] -= 8 * 4 * len(_CAL_TARGETS.get(shape.family, _CAL_TARGETS["llama"]))
 
+    qkv_extra = _fused_qkv_value_extra(shape) if method in ("prompt", "adapter") else 0
+    if qkv_extra:
+        # The frozen table counts the values SDPA saves as their own kv-wide tensor (prefix tuning concatenates
+        # them with the cached prefix); otherwise they stay a slice of the fused q/k/v projection's output,
+        # whose whole storage is then kept alive (the rotated queries and keys are new tensors).
+        for i, dt_bytes in ((0, 2.0), (1, 2.0), (3, 4.0), (4, 4.0)):
+            coeffs[i] += dt_bytes * qkv_extra
     if method == "adapter":
         # Nothing before the first adapter (after layer 0's MLP) needs a gradient, so layer 0 keeps no
         # activations; each adapter keeps its input (h) and the bottleneck before and after the activation (2m).
@@ -601,6 +625,21 @@ def _layer_norm_inputs(shape: ModelShape) -> int:
     if shape.norm != "layer":
         return 0
     return 1 if shape.parallel_attn else len(shape.layer_other)
+
+
+# Families whose attention slices values out of one fused q/k/v projection and applies rotary embeddings
+# to the queries and keys only (GPT-2 has no rotary: its table already holds the whole fused output).
+_FUSED_QKV_ROTARY = {"gpt_neox": "attention.query_key_value", "phi3": "self_attn.qkv_proj"}
+
+
+def _fused_qkv_value_extra(shape: ModelShape) -> int:
+    """Features per token and layer by which the fused q/k/v output, kept alive as the storage of the saved
+    values, exceeds the values themselves; 0 for families without a fused rotary projection."""
+    path = _FUSED_QKV_ROTARY.get(shape.family)
+    lin = shape.linear(path) if path else None
+    if lin is None:
+        return 0
+    return lin.out_features - shape.num_kv_dim
 
 
 def _prefix_kv_dim(shape: ModelShape) -> int:
