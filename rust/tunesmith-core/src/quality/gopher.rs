@@ -69,9 +69,15 @@ const NON_ASCII_PUNCT: &str = "\u{ab}\u{b4}\u{bb}\u{589}\u{61d}\u{61e}\u{61f}\u{
 /// the listed Unicode punctuation.
 pub fn is_datatrove_punct(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_punctuation() || matches!(c as u32, 0..=8 | 11..=31 | 127);
+        return is_ascii_datatrove_punct(c as u8);
     }
     matches!(c as u32, 128..=159) || NON_ASCII_PUNCT.contains(c)
+}
+
+/// The ASCII part of datatrove's punctuation set: punctuation and the
+/// control characters other than tab and newline.
+const fn is_ascii_datatrove_punct(c: u8) -> bool {
+    c.is_ascii_punctuation() || matches!(c, 0..=8 | 11..=31 | 127)
 }
 
 const NON_SYMBOL: u8 = 1;
@@ -88,8 +94,7 @@ const fn ascii_word_classes() -> [u8; 256] {
     let mut b = 0usize;
     while b < 128 {
         let c = b as u8;
-        let punct = c.is_ascii_punctuation() || matches!(c, 0..=8 | 11..=31 | 127);
-        table[b] = if punct { 0 } else { NON_SYMBOL } | if c.is_ascii_alphabetic() { ALPHA } else { 0 };
+        table[b] = if is_ascii_datatrove_punct(c) { 0 } else { NON_SYMBOL } | if c.is_ascii_alphabetic() { ALPHA } else { 0 };
         b += 1;
     }
     table
