@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 SHARED_MAKER = pathlib.Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_corpus.py"
 
@@ -33,6 +33,43 @@ def timed(label: str, fn: Callable[[], object], size_bytes: int) -> tuple[float,
     dt = time.perf_counter() - t
     print(f"  {label:<34} {dt:8.2f} s  {size_bytes / dt / 1e6:9.1f} MB/s", flush=True)
     return dt, result
+
+
+def timed_rounds(
+    tools: dict[str, Callable[[int], object]],
+    size_bytes: int,
+    repeats: int,
+    warmup: Iterable[str] = (),
+    cleanup: Callable[[int], None] | None = None,
+) -> dict[str, tuple[float, object]]:
+    """Median wall time and first result of each tool over ``repeats`` rounds.
+
+    Each round calls every tool once, in turn (``fn(round)``, so a tool can write to a fresh path), so a burst of
+    load from elsewhere on the machine hits all of them alike. The tools named in ``warmup`` are called once,
+    untimed, before the first round (``fn(-1)``: page cache, thread pool, imports); ``cleanup(round)`` runs
+    untimed after each round (and after the warm-up, with -1). Prints the median, the rate at the median and the
+    spread."""
+    for name in warmup:
+        tools[name](-1)
+    if cleanup is not None:
+        cleanup(-1)
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    results: dict[str, object] = {}
+    for r in range(max(1, repeats)):
+        for name, fn in tools.items():
+            t = time.perf_counter()
+            result = fn(r)
+            times[name].append(time.perf_counter() - t)
+            results.setdefault(name, result)
+        if cleanup is not None:
+            cleanup(r)
+    out = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        spread = f"  ({min(ts):.3f}–{max(ts):.3f} s over {len(ts)})" if len(ts) > 1 else ""
+        print(f"  {name:<34} {med:8.3f} s  {size_bytes / med / 1e6:9.1f} MB/s{spread}", flush=True)
+        out[name] = (med, results[name])
+    return out
 
 
 def shingles(text: str, n: int = 5) -> set[str]:

@@ -1,7 +1,10 @@
 """Exact and near-duplicate removal, end to end (read JSONL, dedup, write JSONL), against peers in one run.
 
     python benches/bench_dedup.py --size-mb 50          # corpus from ../shared/bench/make_corpus.py
-    python benches/bench_dedup.py --size-mb 50 --skip datatrove
+    python benches/bench_dedup.py --size-mb 50 --skip datatrove --repeats 7
+
+Every tool is timed over ``--repeats`` rounds (each round runs every tool once, in turn, after one untimed
+warm-up call of each) and compared at its median; each call writes a fresh output file.
 
 Exact: tunesmith vs datatrove's 3-stage exact dedup (1 task) and a plain-Python orjson + xxh3-128 set.
 Near: tunesmith (its defaults: 256 permutations, estimated-Jaccard cut 0.77) vs rensa (RMinHash + RMinHashLSH,
@@ -19,7 +22,7 @@ import pathlib
 import shutil
 import tempfile
 
-from _common import corpus, load_docs, score, timed, truth_pairs
+from _common import corpus, load_docs, score, timed_rounds, truth_pairs
 
 import tunesmith
 from tunesmith.clean import Pipeline
@@ -145,6 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=50)
     ap.add_argument("--skip", action="append", default=[], help="peer to skip: datatrove, python, rensa, datasketch")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per tool (the median is reported)")
     args = ap.parse_args()
     src = corpus(args.size_mb)
     size = src.stat().st_size
@@ -153,30 +157,51 @@ def main() -> None:
     Pipeline()  # import pydantic and the config models outside the timings
     try:
         print("exact dedup, end to end")
-        t_ts, rep = timed("tunesmith", lambda: tunesmith_run(src, work / "ts.jsonl", True, False), size)
-        print(f"    kept {rep.kept:,} of {rep.read:,}")
+        exact: dict = {"tunesmith": lambda r: tunesmith_run(src, work / f"ts{r}.jsonl", True, False)}
         if "python" not in args.skip:
-            t_py, kept = timed("python orjson + xxh3 set", lambda: python_exact(src, work / "py.jsonl"), size)
-            print(f"    kept {kept:,}; tunesmith is {t_py / t_ts:.1f}x faster")
+            exact["python orjson + xxh3 set"] = lambda r: python_exact(src, work / f"py{r}.jsonl")
         if "datatrove" not in args.skip:
-            t_dt, _ = timed("datatrove exact dedup (3 stages)", lambda: datatrove_exact(src, work / "dt"), size)
-            print(f"    tunesmith is {t_dt / t_ts:.1f}x faster")
+            exact["datatrove exact dedup (3 stages)"] = lambda r: datatrove_exact(src, work / f"dt{r}")
+        def drop_outputs(r: int) -> None:
+            for path in [work / f"ts{r}.jsonl", work / f"py{r}.jsonl"]:
+                path.unlink(missing_ok=True)
+            shutil.rmtree(work / f"dt{r}", ignore_errors=True)
+
+        cheap = [name for name in exact if not name.startswith("datatrove")]
+        got = timed_rounds(exact, size, args.repeats, warmup=cheap, cleanup=drop_outputs)
+        t_ts, rep = got["tunesmith"]
+        print(f"    tunesmith kept {rep.kept:,} of {rep.read:,}")
+        if "python orjson + xxh3 set" in got:
+            t_py, kept = got["python orjson + xxh3 set"]
+            print(f"    python kept {kept:,}; tunesmith is {t_py / t_ts:.1f}x faster")
+        if "datatrove exact dedup (3 stages)" in got:
+            print(f"    tunesmith is {got['datatrove exact dedup (3 stages)'][0] / t_ts:.1f}x faster than datatrove")
 
         print("near-duplicate dedup (MinHash, 5-word shingles, pairs at J >= 0.8), end to end")
         ids, texts = load_docs(src)
         truth = truth_pairs(src, "near_dup")
-        t_ts, _ = timed(
-            "tunesmith",
-            lambda: tunesmith_run(src, work / "tsn.jsonl", False, True, removed=work / "tsn.removed.jsonl"),
-            size,
-        )
-        s = score(tunesmith_links(work / "tsn.removed.jsonl", ids), truth, texts)
-        print(f"    {s}")
+        near: dict = {
+            "tunesmith": lambda r: tunesmith_run(
+                src, work / f"tsn{r}.jsonl", False, True, removed=work / f"tsn{r}.removed.jsonl"
+            )
+        }
         for name, fn in [("rensa", rensa_near), ("datasketch", datasketch_near)]:
-            if name in args.skip:
-                continue
-            t, links = timed(name, lambda fn=fn: fn(src, work / f"{name}.jsonl"), size)
-            print(f"    {score(links, truth, texts)}; tunesmith is {t / t_ts:.1f}x faster")
+            if name not in args.skip:
+                near[name] = lambda r, fn=fn, name=name: fn(src, work / f"{name}{r}.jsonl")
+        def drop_near(r: int) -> None:
+            for name in ["rensa", "datasketch"]:
+                (work / f"{name}{r}.jsonl").unlink(missing_ok=True)
+            if r != 0:
+                (work / f"tsn{r}.jsonl").unlink(missing_ok=True)
+                (work / f"tsn{r}.removed.jsonl").unlink(missing_ok=True)
+
+        got = timed_rounds(near, size, args.repeats, cleanup=drop_near)
+        t_ts = got["tunesmith"][0]
+        print(f"    tunesmith {score(tunesmith_links(work / 'tsn0.removed.jsonl', ids), truth, texts)}")
+        for name in ("rensa", "datasketch"):
+            if name in got:
+                t, links = got[name]
+                print(f"    {name} {score(links, truth, texts)}; tunesmith is {t / t_ts:.1f}x faster")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
