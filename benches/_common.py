@@ -35,40 +35,41 @@ def timed(label: str, fn: Callable[[], object], size_bytes: int) -> tuple[float,
     return dt, result
 
 
-def timed_rounds(
+def timed_median(
     tools: dict[str, Callable[[int], object]],
     size_bytes: int,
     repeats: int,
     warmup: Iterable[str] = (),
     cleanup: Callable[[int], None] | None = None,
 ) -> dict[str, tuple[float, object]]:
-    """Median wall time and first result of each tool over ``repeats`` rounds.
+    """Median wall time and first result of each tool over ``repeats`` calls.
 
-    Each round calls every tool once, in turn (``fn(round)``, so a tool can write to a fresh path), so a burst of
-    load from elsewhere on the machine hits all of them alike. The tools named in ``warmup`` are called once,
-    untimed, before the first round (``fn(-1)``: page cache, thread pool, imports); ``cleanup(round)`` runs
-    untimed after each round (and after the warm-up, with -1). Prints the median, the rate at the median and the
-    spread."""
-    for name in warmup:
-        tools[name](-1)
-    if cleanup is not None:
-        cleanup(-1)
-    times: dict[str, list[float]] = {name: [] for name in tools}
-    results: dict[str, object] = {}
-    for r in range(max(1, repeats)):
-        for name, fn in tools.items():
-            t = time.perf_counter()
-            result = fn(r)
-            times[name].append(time.perf_counter() - t)
-            results.setdefault(name, result)
-        if cleanup is not None:
-            cleanup(r)
+    Each tool runs its calls back to back (``fn(i)``, so a call can write to a fresh path), after one untimed
+    warm-up call (``fn(-1)``: page cache, thread pool, imports) for the tools named in ``warmup``, like
+    hyperfine's ``--warmup``: back to back, a multi-threaded tool is timed with its cores awake, not right after
+    another tool left all but one of them idle (on the shared VMs we run on, a core idle for a few hundred ms
+    comes back slow for the next tens of ms, which is most of a 50 MB run). ``cleanup(i)`` runs untimed after
+    each call (and after the warm-up, with -1). Prints the median, the rate at the median and the spread."""
     out = {}
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        spread = f"  ({min(ts):.3f}–{max(ts):.3f} s over {len(ts)})" if len(ts) > 1 else ""
+    for name, fn in tools.items():
+        if name in warmup:
+            fn(-1)
+            if cleanup is not None:
+                cleanup(-1)
+        times: list[float] = []
+        first: object = None
+        for i in range(max(1, repeats)):
+            t = time.perf_counter()
+            result = fn(i)
+            times.append(time.perf_counter() - t)
+            if i == 0:
+                first = result
+            if cleanup is not None:
+                cleanup(i)
+        med = statistics.median(times)
+        spread = f"  ({min(times):.3f}–{max(times):.3f} s over {len(times)})" if len(times) > 1 else ""
         print(f"  {name:<34} {med:8.3f} s  {size_bytes / med / 1e6:9.1f} MB/s{spread}", flush=True)
-        out[name] = (med, results[name])
+        out[name] = (med, first)
     return out
 
 

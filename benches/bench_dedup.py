@@ -3,8 +3,8 @@
     python benches/bench_dedup.py --size-mb 50          # corpus from ../shared/bench/make_corpus.py
     python benches/bench_dedup.py --size-mb 50 --skip datatrove --repeats 7
 
-Every tool is timed over ``--repeats`` rounds (each round runs every tool once, in turn, after one untimed
-warm-up call of each) and compared at its median; each call writes a fresh output file.
+Every tool is timed over ``--repeats`` calls, back to back after one untimed warm-up call (except datatrove,
+whose calls take seconds), and compared at its median; each call writes a fresh output file.
 
 Exact: tunesmith vs datatrove's 3-stage exact dedup (1 task) and a plain-Python orjson + xxh3-128 set.
 Near: tunesmith (its defaults: 256 permutations, estimated-Jaccard cut 0.77) vs rensa (RMinHash + RMinHashLSH,
@@ -22,7 +22,7 @@ import pathlib
 import shutil
 import tempfile
 
-from _common import corpus, load_docs, score, timed_rounds, truth_pairs
+from _common import corpus, load_docs, score, timed_median, truth_pairs
 
 import tunesmith
 from tunesmith.clean import Pipeline
@@ -168,7 +168,7 @@ def main() -> None:
             shutil.rmtree(work / f"dt{r}", ignore_errors=True)
 
         cheap = [name for name in exact if not name.startswith("datatrove")]
-        got = timed_rounds(exact, size, args.repeats, warmup=cheap, cleanup=drop_outputs)
+        got = timed_median(exact, size, args.repeats, warmup=cheap, cleanup=drop_outputs)
         t_ts, rep = got["tunesmith"]
         print(f"    tunesmith kept {rep.kept:,} of {rep.read:,}")
         if "python orjson + xxh3 set" in got:
@@ -195,7 +195,7 @@ def main() -> None:
                 (work / f"tsn{r}.jsonl").unlink(missing_ok=True)
                 (work / f"tsn{r}.removed.jsonl").unlink(missing_ok=True)
 
-        got = timed_rounds(near, size, args.repeats, cleanup=drop_near)
+        got = timed_median(near, size, args.repeats, cleanup=drop_near)
         t_ts = got["tunesmith"][0]
         print(f"    tunesmith {score(tunesmith_links(work / 'tsn0.removed.jsonl', ids), truth, texts)}")
         for name in ("rensa", "datasketch"):

@@ -667,8 +667,13 @@ impl Pipeline {
         let writers = [&outputs.kept, &outputs.removed, &outputs.rejected]
             .map(|p| p.as_deref().map(AtomicWriter::create).transpose());
         let [kept_w, removed_w, rejected_w] = writers;
-        let writers = [kept_w?, removed_w?, rejected_w?];
+        let mut writers = [kept_w?, removed_w?, rejected_w?];
         let wanted = writers.each_ref().map(Option::is_some);
+        // The kept records of plain inputs take at most the inputs' size (the
+        // writer cuts the file to what it wrote).
+        if let (Some(w), Some(size)) = (&mut writers[0], plain_size(inputs)) {
+            w.preallocate(size);
+        }
         self.file_names = inputs.iter().map(|p| p.display().to_string()).collect();
         let chunk_bytes = self.config.chunk_bytes;
         // Three stages run at once, as tasks of the rayon pool (no thread of
@@ -676,7 +681,6 @@ impl Pipeline {
         // parallel while block k + 1 is read and block k - 1 written; then
         // block k is deduplicated in order here and becomes the next write.
         // Used buffers (compressed input) are reused for later blocks.
-        let mut writers = writers;
         let mut spare: Vec<Vec<u8>> = Vec::new();
         let mut to_write: Option<WriteJob> = None;
         for (file_idx, path) in inputs.iter().enumerate() {
@@ -870,6 +874,17 @@ fn keep_buffer(spare: &mut Vec<Vec<u8>>, buffer: Option<Vec<u8>>) {
             spare.push(buffer);
         }
     }
+}
+
+/// Total size of `inputs` when they are all plain (uncompressed) files.
+fn plain_size(inputs: &[PathBuf]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|p| match crate::io::Compression::from_path(p) {
+            crate::io::Compression::None => std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len()),
+            _ => None,
+        })
+        .sum()
 }
 
 /// Input files that do not exist, for a friendly error before any work starts.

@@ -32,6 +32,9 @@ pub struct AtomicWriter {
     temp: PathBuf,
     path: PathBuf,
     bytes: u64,
+    /// Disk was allocated up front ([`AtomicWriter::preallocate`]): cut the
+    /// file to what was written at commit.
+    preallocated: bool,
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -59,7 +62,20 @@ impl AtomicWriter {
             temp,
             path: path.to_path_buf(),
             bytes: 0,
+            preallocated: false,
         })
+    }
+
+    /// Best effort: allocate `bytes` of disk for a plain (uncompressed) output
+    /// before writing it, e.g. the size of the input for the kept records, so
+    /// the file system does not reserve blocks page by page as the writes come
+    /// (a fifth of the write cost on ext4). The file is cut to what was
+    /// written at commit. Nothing happens where the file system cannot
+    /// allocate without writing (no emulation by writing zeros).
+    pub fn preallocate(&mut self, bytes: u64) {
+        if let Some(Sink::Plain(w)) = &self.sink {
+            self.preallocated |= bytes > 0 && allocate(w.get_ref(), bytes);
+        }
     }
 
     fn err(&self, e: &std::io::Error) -> CleanError {
@@ -104,7 +120,12 @@ impl AtomicWriter {
     /// Flush the temp file and rename it onto the target path.
     pub fn commit(mut self) -> Result<(), CleanError> {
         let file = match self.sink.take() {
-            Some(Sink::Plain(w)) => w.into_inner().map_err(|e| self.err(e.error())),
+            Some(Sink::Plain(w)) => w.into_inner().map_err(|e| self.err(e.error())).and_then(|file| {
+                if self.preallocated {
+                    file.set_len(self.bytes).map_err(|e| self.err(&e))?;
+                }
+                Ok(file)
+            }),
             Some(Sink::Gzip(w)) => w
                 .finish()
                 .and_then(|b| b.into_inner().map_err(std::io::IntoInnerError::into_error))
@@ -118,6 +139,24 @@ impl AtomicWriter {
         drop(file);
         std::fs::rename(&self.temp, &self.path).map_err(|e| self.err(&e))
     }
+}
+
+/// `fallocate(2)` of the first `len` bytes of `file` (the size grows to `len`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn allocate(file: &File, len: u64) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return false;
+    };
+    // SAFETY: a plain system call on a file descriptor this writer owns; it
+    // touches no memory of the process.
+    unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(_file: &File, _len: u64) -> bool {
+    false
 }
 
 impl Drop for AtomicWriter {
@@ -152,6 +191,23 @@ mod tests {
             let lines = open_lines(&path).unwrap().read_all();
             assert_eq!(lines.len(), 2, "{name}");
             assert_eq!(lines[1].bytes, b"second");
+        }
+    }
+
+    #[test]
+    fn preallocated_files_end_where_the_writes_do() {
+        for (name, reserve) in [("pre.jsonl", 1 << 20), ("pre-small.jsonl", 3), ("pre.jsonl.gz", 1 << 20)] {
+            let path = dir().join(name);
+            let mut w = AtomicWriter::create(&path).unwrap();
+            w.preallocate(reserve);
+            w.write_line(b"{\"text\": \"x\"}").unwrap();
+            w.write_lines(b"second\n").unwrap();
+            w.commit().unwrap();
+            let lines = open_lines(&path).unwrap().read_all();
+            assert_eq!(lines.len(), 2, "{name}");
+            if !name.ends_with(".gz") {
+                assert_eq!(std::fs::read(&path).unwrap(), b"{\"text\": \"x\"}\nsecond\n");
+            }
         }
     }
 
