@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 SHARED_MAKER = pathlib.Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_corpus.py"
 
@@ -33,6 +33,44 @@ def timed(label: str, fn: Callable[[], object], size_bytes: int) -> tuple[float,
     dt = time.perf_counter() - t
     print(f"  {label:<34} {dt:8.2f} s  {size_bytes / dt / 1e6:9.1f} MB/s", flush=True)
     return dt, result
+
+
+def timed_median(
+    tools: dict[str, Callable[[int], object]],
+    size_bytes: int,
+    repeats: int,
+    warmup: Iterable[str] = (),
+    cleanup: Callable[[int], None] | None = None,
+) -> dict[str, tuple[float, object]]:
+    """Median wall time and first result of each tool over ``repeats`` calls.
+
+    Each tool runs its calls back to back (``fn(i)``, so a call can write to a fresh path), after one untimed
+    warm-up call (``fn(-1)``: page cache, thread pool, imports) for the tools named in ``warmup``, like
+    hyperfine's ``--warmup``: back to back, a multi-threaded tool is timed with its cores awake, not right after
+    another tool left all but one of them idle (on the shared VMs we run on, a core idle for a few hundred ms
+    comes back slow for the next tens of ms, which is most of a 50 MB run). ``cleanup(i)`` runs untimed after
+    each call (and after the warm-up, with -1). Prints the median, the rate at the median and the spread."""
+    out = {}
+    for name, fn in tools.items():
+        if name in warmup:
+            fn(-1)
+            if cleanup is not None:
+                cleanup(-1)
+        times: list[float] = []
+        first: object = None
+        for i in range(max(1, repeats)):
+            t = time.perf_counter()
+            result = fn(i)
+            times.append(time.perf_counter() - t)
+            if i == 0:
+                first = result
+            if cleanup is not None:
+                cleanup(i)
+        med = statistics.median(times)
+        spread = f"  ({min(times):.3f}–{max(times):.3f} s over {len(times)})" if len(times) > 1 else ""
+        print(f"  {name:<34} {med:8.3f} s  {size_bytes / med / 1e6:9.1f} MB/s{spread}", flush=True)
+        out[name] = (med, first)
+    return out
 
 
 def shingles(text: str, n: int = 5) -> set[str]:

@@ -1,7 +1,10 @@
 """Exact and near-duplicate removal, end to end (read JSONL, dedup, write JSONL), against peers in one run.
 
     python benches/bench_dedup.py --size-mb 50          # corpus from ../shared/bench/make_corpus.py
-    python benches/bench_dedup.py --size-mb 50 --skip datatrove
+    python benches/bench_dedup.py --size-mb 50 --skip datatrove --repeats 7
+
+Every tool is timed over ``--repeats`` calls, back to back after one untimed warm-up call (except datatrove,
+whose calls take seconds), and compared at its median; each call writes a fresh output file.
 
 Exact: tunesmith vs datatrove's 3-stage exact dedup (1 task) and a plain-Python orjson + xxh3-128 set.
 Near: tunesmith (its defaults: 256 permutations, estimated-Jaccard cut 0.77) vs rensa (RMinHash + RMinHashLSH,
@@ -24,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from _common import corpus, load_docs, score, timed, truth_pairs
+from _common import corpus, load_docs, score, timed_median, truth_pairs
 
 import tunesmith
 from tunesmith.clean import Pipeline
@@ -174,7 +177,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=50)
     ap.add_argument("--skip", action="append", default=[], help="peer to skip: datatrove, python, rensa, datasketch")
-    ap.add_argument("--repeat", type=int, default=3, help="near-dup rounds (tools take turns; medians reported)")
+    ap.add_argument("--repeats", "--repeat", dest="repeats", type=int, default=3,
+                    help="timed rounds per tool (the median is reported)")
     args = ap.parse_args()
     src = corpus(args.size_mb)
     size = src.stat().st_size
@@ -183,17 +187,28 @@ def main() -> None:
     Pipeline()  # import pydantic and the config models outside the timings
     try:
         print("exact dedup, end to end")
-        t_ts, rep = timed("tunesmith", lambda: tunesmith_run(src, work / "ts.jsonl", True, False), size)
-        print(f"    kept {rep.kept:,} of {rep.read:,}")
+        exact: dict = {"tunesmith": lambda r: tunesmith_run(src, work / f"ts{r}.jsonl", True, False)}
         if "python" not in args.skip:
-            t_py, kept = timed("python orjson + xxh3 set", lambda: python_exact(src, work / "py.jsonl"), size)
-            print(f"    kept {kept:,}; tunesmith is {t_py / t_ts:.1f}x faster")
+            exact["python orjson + xxh3 set"] = lambda r: python_exact(src, work / f"py{r}.jsonl")
         if "datatrove" not in args.skip:
-            t_dt, _ = timed("datatrove exact dedup (3 stages)", lambda: datatrove_exact(src, work / "dt"), size)
-            print(f"    tunesmith is {t_dt / t_ts:.1f}x faster")
+            exact["datatrove exact dedup (3 stages)"] = lambda r: datatrove_exact(src, work / f"dt{r}")
+        def drop_outputs(r: int) -> None:
+            for path in [work / f"ts{r}.jsonl", work / f"py{r}.jsonl"]:
+                path.unlink(missing_ok=True)
+            shutil.rmtree(work / f"dt{r}", ignore_errors=True)
+
+        cheap = [name for name in exact if not name.startswith("datatrove")]
+        got = timed_median(exact, size, args.repeats, warmup=cheap, cleanup=drop_outputs)
+        t_ts, rep = got["tunesmith"]
+        print(f"    tunesmith kept {rep.kept:,} of {rep.read:,}")
+        if "python orjson + xxh3 set" in got:
+            t_py, kept = got["python orjson + xxh3 set"]
+            print(f"    python kept {kept:,}; tunesmith is {t_py / t_ts:.1f}x faster")
+        if "datatrove exact dedup (3 stages)" in got:
+            print(f"    tunesmith is {got['datatrove exact dedup (3 stages)'][0] / t_ts:.1f}x faster than datatrove")
 
         print("near-duplicate dedup (MinHash, 5-word shingles, pairs at J >= 0.8), end to end")
-        print(f"  (median of {args.repeat} rounds, tools taking turns)")
+        print(f"  (median of {args.repeats} rounds, tools taking turns)")
         ids, texts = load_docs(src)
         truth = truth_pairs(src, "near_dup")
         runs = {
@@ -204,7 +219,7 @@ def main() -> None:
             "datasketch": lambda: datasketch_near(src, work / "datasketch.jsonl"),
         }
         runs = {name: fn for name, fn in runs.items() if name not in args.skip}
-        times, cpu, results = interleaved_medians(runs, args.repeat)
+        times, cpu, results = interleaved_medians(runs, args.repeats)
         for name, t in times.items():
             print(f"  {name:<34} {t:8.2f} s  {size / t / 1e6:9.1f} MB/s  (CPU {cpu[name]:.2f} s)")
             links = tunesmith_links(work / "tsn.removed.jsonl", ids) if name == "tunesmith" else results[name]

@@ -152,7 +152,7 @@ class CleanConfig(BaseModel):
     near_dedup: NearDedupConfig = NearDedupConfig()
     pii: PiiConfig = PiiConfig()
     strict: bool = Field(False, description="stop at the first malformed record instead of rejecting it")
-    chunk_mb: float = Field(8.0, gt=0, description="MB of input per parallel chunk")
+    chunk_mb: float = Field(2.0, gt=0, description="MB of input per parallel chunk")
 
     @classmethod
     def from_yaml(cls, path: str | pathlib.Path) -> CleanConfig:

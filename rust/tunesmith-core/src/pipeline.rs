@@ -1,7 +1,8 @@
 //! The streaming clean pass.
 //!
-//! Input is read in chunks of about [`PipelineConfig::chunk_bytes`] by a
-//! prefetching reader thread. Each chunk goes through three stages:
+//! Input is read in chunks of about [`PipelineConfig::chunk_bytes`] (the first
+//! ones smaller, so the workers start at once), one ahead of the one being
+//! analysed. Each chunk goes through three stages:
 //!
 //! 1. per record, in parallel on the current rayon pool: UTF-8 check, JSON
 //!    parse, normalisation, length / seed / Gopher filters, PII, and the exact
@@ -9,19 +10,21 @@
 //! 2. one ordered, sequential stage that owns the dedup state (exact index,
 //!    LSH index), so the first occurrence in *input order* is kept whatever the
 //!    thread count;
-//! 3. sequential writing of kept, removed and rejected records.
+//! 3. writing of kept, removed and rejected records, in input order.
 //!
 //! Every line read ends in exactly one of `kept`, `removed` (with a reason) or
 //! `rejected` (with file, line and error): `read == kept + removed + rejected`.
 //!
-//! Stages overlap: a reader thread fills the next block (whole lines in one
-//! buffer, no per-line allocation) while the rayon pool analyses the current
-//! one and a writer thread writes the previous one; kept lines go out as the
-//! original bytes, runs of adjacent kept lines as one slice of the block.
-//! Plain-text records take a fast path: [`crate::io::locate_normalized_text`]
-//! validates the line, finds the text literal and decodes + normalises it in
-//! one pass into a per-thread buffer, and every step reads that one
-//! normalised text.
+//! Stages overlap, all as tasks of the rayon pool (a reader or writer thread of
+//! their own would compete with the pool for the cores): the next block is
+//! read (whole lines: a slice of the mapped file, or one buffer for compressed
+//! input; no per-line allocation) and the previous one written while the
+//! current one is analysed; kept lines go out as the original bytes, runs of
+//! adjacent kept lines as one slice of the block, straight from the mapping. Plain-text records take a fast path:
+//! [`crate::io::locate_normalized_text`] validates the line, finds the text
+//! literal and decodes + normalises it in one pass (64 bytes at a time,
+//! stopping only at escapes and whitespace runs) into a per-thread buffer,
+//! and every step reads that one normalised text.
 //!
 //! Near-duplicate clusters keep their *first* record. Keeping the longest
 //! (as `MinHashDeduper.cluster(keep="longest")` does for a batch in memory)
@@ -37,7 +40,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -147,7 +149,7 @@ impl Default for PipelineConfig {
                 kinds: None,
             }),
             strict: false,
-            chunk_bytes: 8 << 20,
+            chunk_bytes: 2 << 20,
         }
     }
 }
@@ -665,55 +667,49 @@ impl Pipeline {
         let writers = [&outputs.kept, &outputs.removed, &outputs.rejected]
             .map(|p| p.as_deref().map(AtomicWriter::create).transpose());
         let [kept_w, removed_w, rejected_w] = writers;
-        let writers = [kept_w?, removed_w?, rejected_w?];
+        let mut writers = [kept_w?, removed_w?, rejected_w?];
         let wanted = writers.each_ref().map(Option::is_some);
+        // The kept records of plain inputs take at most the inputs' size (the
+        // writer cuts the file to what it wrote).
+        if let (Some(w), Some(size)) = (&mut writers[0], plain_size(inputs)) {
+            w.preallocate(size);
+        }
         self.file_names = inputs.iter().map(|p| p.display().to_string()).collect();
         let chunk_bytes = self.config.chunk_bytes;
-        // Three stages run at once: a reader thread per file fills blocks, this
-        // thread analyses them on the rayon pool and dedups them in order, a
-        // writer thread writes them. Used block buffers go back to the reader
-        // through `pool`, so a run keeps reusing the same few pages.
-        let pool: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-        let (written, result) = std::thread::scope(|scope| {
-            let (job_tx, job_rx) = mpsc::sync_channel::<WriteJob>(2);
-            let pool = &pool;
-            let writer = scope.spawn(move || write_jobs(&job_rx, pool, writers));
-            let result = (|| -> Result<(), CleanError> {
-                for (file_idx, path) in inputs.iter().enumerate() {
-                    let mut reader = open_lines(path)?;
-                    let name = path.display().to_string();
-                    let (tx, rx) = mpsc::sync_channel::<LineBlock>(2);
-                    scope.spawn(move || loop {
-                        let buffer = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-                        let Some(block) = reader.next_block_in(chunk_bytes, buffer) else { break };
-                        if tx.send(block).is_err() {
-                            break;
-                        }
-                    });
-                    for block in rx {
-                        let job = self.process_block(block, file_idx, &name, wanted)?;
-                        if job_tx.send(job).is_err() {
-                            // The writer stopped on an error; it reports it below.
-                            return Ok(());
-                        }
-                        self.report.seconds = start.elapsed().as_secs_f64();
-                        progress(&self.report)?;
-                    }
-                }
-                Ok(())
-            })();
-            drop(job_tx);
-            let written = writer.join().unwrap_or_else(|_| {
-                Err(CleanError::Io {
-                    path: String::new(),
-                    message: "the writer thread panicked".into(),
-                })
-            });
-            (written, result)
-        });
-        // On any error the writers are dropped uncommitted: no output appears.
-        result?;
-        for w in written?.into_iter().flatten() {
+        // Three stages run at once, as tasks of the rayon pool (no thread of
+        // their own competing with it for the cores): block k is analysed in
+        // parallel while block k + 1 is read and block k - 1 written; then
+        // block k is deduplicated in order here and becomes the next write.
+        // Used buffers (compressed input) are reused for later blocks.
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut to_write: Option<WriteJob> = None;
+        for (file_idx, path) in inputs.iter().enumerate() {
+            let mut reader = open_lines(path)?;
+            let name = path.display().to_string();
+            // Small blocks first, so the workers start at once, then doubling
+            // up to `chunk_bytes`.
+            let mut target = chunk_bytes.min(FIRST_BLOCK);
+            let mut next = reader.next_block_in(target, spare.pop().unwrap_or_default());
+            while let Some(block) = next.take() {
+                target = target.saturating_mul(2).min(chunk_bytes);
+                let buffer = spare.pop().unwrap_or_default();
+                let previous = to_write.take();
+                let this = &*self;
+                let ((analyses, following), written) = rayon::join(
+                    || rayon::join(|| this.analyze_block(&block), || reader.next_block_in(target, buffer)),
+                    || write_job(&mut writers, previous),
+                );
+                keep_buffer(&mut spare, written?);
+                next = following;
+                to_write = Some(self.finish_block(block, analyses, file_idx, &name, wanted)?);
+                self.report.seconds = start.elapsed().as_secs_f64();
+                progress(&self.report)?;
+            }
+        }
+        keep_buffer(&mut spare, write_job(&mut writers, to_write.take())?);
+        // On any error (returned above) the writers are dropped uncommitted:
+        // no output appears.
+        for w in writers.into_iter().flatten() {
             self.report.bytes_written += w.bytes_written();
             w.commit()?;
         }
@@ -721,21 +717,27 @@ impl Pipeline {
         Ok(self.report())
     }
 
-    /// Stages 1 and 2 for one block: analyse its lines in parallel, then dedup
-    /// and count them in input order, and gather what is to be written for
-    /// the outputs in `wanted` (kept, removed, rejected).
-    fn process_block(
+    /// Stage 1 for one block: analyse its lines in parallel. Stage 2
+    /// ([`Pipeline::finish_block`]) then dedups and counts them in input order
+    /// and gathers what is to be written for the outputs in `wanted` (kept,
+    /// removed, rejected).
+    fn analyze_block(&self, block: &LineBlock) -> Vec<Analysis> {
+        (0..block.len())
+            .into_par_iter()
+            .with_min_len(8)
+            .map(|i| with_scratch(|s| self.analyze_line(block.line(i), block.error_at(i), s)))
+            .collect()
+    }
+
+    /// Stage 2 for one block analysed by [`Pipeline::analyze_block`].
+    fn finish_block(
         &mut self,
         block: LineBlock,
+        mut analyses: Vec<Analysis>,
         file_idx: usize,
         name: &str,
         wanted: [bool; 3],
     ) -> Result<WriteJob, CleanError> {
-        let mut analyses: Vec<Analysis> = (0..block.len())
-            .into_par_iter()
-            .with_min_len(8)
-            .map(|i| with_scratch(|s| self.analyze_line(block.line(i), block.error_at(i), s)))
-            .collect();
         let mut kept: Vec<Piece> = Vec::new();
         let mut removed: Vec<u8> = Vec::new();
         let mut rejected: Vec<u8> = Vec::new();
@@ -835,40 +837,54 @@ struct WriteJob {
     rejected: Vec<u8>,
 }
 
+/// Size of the first block of a file (later ones double up to `chunk_bytes`).
+const FIRST_BLOCK: usize = 256 << 10;
+
 /// Block buffers kept for reuse (a few are in flight at once), and the
 /// largest one worth keeping (a block grown around a huge line is freed).
 const POOLED_BUFFERS: usize = 4;
 const POOLED_MAX_BYTES: usize = 64 << 20;
 
-/// The writer thread: write every job to the (kept, removed, rejected)
-/// writers, hand the block buffer back to `pool`, and return the writers.
-fn write_jobs(
-    jobs: &mpsc::Receiver<WriteJob>,
-    pool: &Mutex<Vec<Vec<u8>>>,
-    mut writers: [Option<AtomicWriter>; 3],
-) -> Result<[Option<AtomicWriter>; 3], CleanError> {
-    for job in jobs {
-        let [kept_w, removed_w, rejected_w] = &mut writers;
-        if let Some(w) = kept_w {
-            for piece in &job.kept {
-                match piece {
-                    Piece::Run(r) => w.write_lines(&job.block.data[r.clone()])?,
-                    Piece::Line(line) => w.write_line(line)?,
-                }
-            }
-        }
-        for (w, bytes) in [(removed_w, &job.removed), (rejected_w, &job.rejected)] {
-            if let (Some(w), false) = (w, bytes.is_empty()) {
-                w.write_lines(bytes)?;
-            }
-        }
-        if let Ok(mut p) = pool.lock() {
-            if p.len() < POOLED_BUFFERS && job.block.data.capacity() <= POOLED_MAX_BYTES {
-                p.push(job.block.data);
+/// Write one job to the (kept, removed, rejected) writers; the block's
+/// buffer comes back for reuse (`None` for a mapped block).
+fn write_job(writers: &mut [Option<AtomicWriter>; 3], job: Option<WriteJob>) -> Result<Option<Vec<u8>>, CleanError> {
+    let Some(job) = job else { return Ok(None) };
+    let [kept_w, removed_w, rejected_w] = writers;
+    if let Some(w) = kept_w {
+        for piece in &job.kept {
+            match piece {
+                Piece::Run(r) => w.write_lines(&job.block.data[r.clone()])?,
+                Piece::Line(line) => w.write_line(line)?,
             }
         }
     }
-    Ok(writers)
+    for (w, bytes) in [(removed_w, &job.removed), (rejected_w, &job.rejected)] {
+        if let (Some(w), false) = (w, bytes.is_empty()) {
+            w.write_lines(bytes)?;
+        }
+    }
+    Ok(job.block.release())
+}
+
+/// Keep a used block buffer for a later block (a few, and not one grown
+/// around a huge line).
+fn keep_buffer(spare: &mut Vec<Vec<u8>>, buffer: Option<Vec<u8>>) {
+    if let Some(buffer) = buffer {
+        if spare.len() < POOLED_BUFFERS && buffer.capacity() <= POOLED_MAX_BYTES {
+            spare.push(buffer);
+        }
+    }
+}
+
+/// Total size of `inputs` when they are all plain (uncompressed) files.
+fn plain_size(inputs: &[PathBuf]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|p| match crate::io::Compression::from_path(p) {
+            crate::io::Compression::None => std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len()),
+            _ => None,
+        })
+        .sum()
 }
 
 /// Input files that do not exist, for a friendly error before any work starts.

@@ -95,7 +95,6 @@ pub fn normalize_fast(text: &str) -> Cow<'_, str> {
 /// allocates nothing: the normalised text is `text` itself when this returns
 /// `false` (already normal, `out` untouched beyond clearing), else `out`.
 pub fn normalize_into(text: &str, out: &mut String) -> bool {
-    use unicode_normalization::UnicodeNormalization;
     out.clear();
     let bytes = text.as_bytes();
     let n = bytes.len();
@@ -155,46 +154,125 @@ pub fn normalize_into(text: &str, out: &mut String) -> bool {
     }
     let result: &str = if flushed { out } else { text };
     if !is_nfc(result) {
-        let composed: String = result.nfc().collect();
+        let composed = to_nfc(result);
         *out = composed;
         return true;
     }
     flushed
 }
 
+/// Whether NFC has a boundary before `c`: NFC of a text split there is the
+/// NFC of the two parts, joined (UAX #15: `c` is `NFC_Quick_Check=Yes` with
+/// combining class 0, so it neither combines with nor reorders around what
+/// precedes it).
+#[inline]
+fn nfc_boundary_before(c: char) -> bool {
+    use unicode_normalization::char::canonical_combining_class;
+    use unicode_normalization::{is_nfc_quick, IsNormalized};
+    c <= '\x7f' || (canonical_combining_class(c) == 0 && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes)
+}
+
+/// NFC of `text`, composing only the stretches around the characters that
+/// need it and copying the rest: the same string as `text.nfc().collect()`,
+/// without decomposing and recomposing a long document for one accent.
+pub fn to_nfc(text: &str) -> String {
+    use unicode_normalization::char::canonical_combining_class;
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    let mut out = String::with_capacity(text.len() + 16);
+    // `text[..copied]` is in `out`; `boundary` is the last NFC boundary at or after it.
+    let mut copied = 0;
+    let mut boundary = 0;
+    let mut last_cc = 0u8;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c <= '\x7f' {
+            boundary = i;
+            last_cc = 0;
+            continue;
+        }
+        let cc = canonical_combining_class(c);
+        let fine = is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes && (cc == 0 || last_cc <= cc);
+        if fine {
+            if cc == 0 {
+                boundary = i;
+            }
+            last_cc = cc;
+            continue;
+        }
+        // Compose from the last boundary up to the next one.
+        let mut end = text.len();
+        while let Some(&(j, d)) = chars.peek() {
+            if nfc_boundary_before(d) {
+                end = j;
+                break;
+            }
+            chars.next();
+        }
+        out.push_str(&text[copied..boundary]);
+        out.extend(text[boundary..end].nfc());
+        copied = end;
+        boundary = end;
+        last_cc = 0;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// NFC quick check that looks only at the characters that can matter.
 ///
 /// Every code point below U+0300 (UTF-8 lead byte < 0xCC) is
 /// `NFC_Quick_Check=Yes` with combining class 0, so the check runs on the
-/// others only. Leaving out those class-0 characters can turn a "yes" into a
-/// "maybe" (two marks that a base letter separated now look misordered),
-/// never the reverse, so a "yes" here is a true "yes"; anything else is put
-/// through full NFC, which is exact.
+/// others only, found 64 bytes at a time ([`crate::io::bytescan::high`]); a
+/// gap between two of them holds such a class-0 character, which resets the
+/// ordering check as the full quick check does. `true` is a definite "yes";
+/// `false` ("no" or "maybe") sends the text through [`to_nfc`], which is exact.
 fn is_nfc(text: &str) -> bool {
+    use crate::io::bytescan::high;
+    use unicode_normalization::char::canonical_combining_class;
     use unicode_normalization::{is_nfc_quick, IsNormalized};
-    const BLOCK: usize = 64;
-    // Blocks without a lead byte >= 0xCC are skipped with a vectorised max.
-    let candidates = text
-        .as_bytes()
-        .chunks(BLOCK)
-        .enumerate()
-        .filter(|(_, block)| block.iter().copied().max().unwrap_or(0) >= 0xCC)
-        .flat_map(|(k, block)| {
-            block
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b >= 0xCC)
-                .map(move |(j, _)| k * BLOCK + j)
-        })
-        .filter_map(|i| text[i..].chars().next());
-    is_nfc_quick(candidates) == IsNormalized::Yes
-}
-
-/// Whether `b` is a printable ASCII byte other than space that is copied as
-/// is from inside a JSON string literal (not `"` or `\\`).
-#[inline(always)]
-fn plain_json_byte(b: u8) -> bool {
-    (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\'
+    let b = text.as_bytes();
+    let mut last_cc = 0u8;
+    // End of the last character checked.
+    let mut checked = 0usize;
+    for (k, block) in b.chunks(64).enumerate() {
+        let mut bits = match block.try_into() {
+            Ok(full) => high(full),
+            Err(_) => block.iter().enumerate().fold(0u64, |m, (j, &c)| m | (u64::from(c >= 0xCC) << j)),
+        };
+        while bits != 0 {
+            let i = k * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            // CJK ideographs (U+4000..U+9FFF, lead bytes E4..E9) and kana
+            // (U+3040..U+30FF but the combining U+3099, U+309A) are starters
+            // that are NFC_Quick_Check=Yes: no lookup for Chinese or Japanese.
+            let lead = b[i];
+            let starter = match (lead, b.get(i + 1), b.get(i + 2)) {
+                (0xE4..=0xE9, _, _) => true,
+                (0xE3, Some(0x81 | 0x83), _) => true,
+                (0xE3, Some(0x82), Some(&c)) => !(0x99..=0x9A).contains(&c),
+                _ => false,
+            };
+            if starter {
+                last_cc = 0;
+                checked = i + 3;
+                continue;
+            }
+            // A lead byte (continuation bytes are below 0xC0).
+            let Some(c) = text.get(i..).and_then(|t| t.chars().next()) else {
+                return false;
+            };
+            if i != checked {
+                last_cc = 0;
+            }
+            let cc = canonical_combining_class(c);
+            if (cc != 0 && last_cc > cc) || is_nfc_quick(std::iter::once(c)) != IsNormalized::Yes {
+                return false;
+            }
+            last_cc = cc;
+            checked = i + c.len_utf8();
+        }
+    }
+    true
 }
 
 /// Decode and normalise a JSON string literal in one pass.
@@ -207,58 +285,130 @@ fn plain_json_byte(b: u8) -> bool {
 /// caller leaves to a general JSON parser. Whitespace escapes (`\\n`, `\\t`,
 /// `\\r`, `\\f`) fold into the whitespace runs directly, so escaped text is
 /// never materialised before normalising it.
+///
+/// The literal is scanned 64 bytes at a time ([`crate::io::bytescan`]). On
+/// AVX2 CPUs a window of printable text, spaces and the common escapes is
+/// decoded and collapsed whole ([`crate::io::bytescan::normalize_window`]);
+/// otherwise a stretch of printable ASCII, of non-ASCII characters that are
+/// neither whitespace nor controls, and of single spaces between two such
+/// characters is copied as it is, in one piece, and only the bytes around
+/// anything else (an escape, a control, a space run, a space next to the
+/// quotes, a character that may be Unicode whitespace) take the
+/// character-by-character path. NFC is checked only when a character from
+/// U+0300 up may be in the text (ASCII and Latin-1 are NFC already).
 pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Option<(usize, bool)> {
-    use unicode_normalization::UnicodeNormalization;
+    use crate::io::bytescan::{classify, normalize_window, window_decoder};
     let b = line.as_bytes();
     let n = b.len();
     out.clear();
-    let mut i = start + 1;
-    let mut run = i;
+    // The normalised text is never longer than the literal (before NFC, which
+    // is rare and allocates anyway): reserve once, no growth while copying.
+    out.reserve(n.saturating_sub(start));
+    let first = start + 1;
+    let mut i = first;
+    // Kept bytes `run..i` not copied into `out` yet.
+    let mut run = first;
+    // Whitespace seen since the last kept character (and `out` not empty).
     let mut pending = false;
     let mut escaped = false;
+    // A character from U+0300 up may be in the text (so NFC must be checked).
+    let mut high = false;
+    const INNER: u64 = !1 & !(1 << 63);
+    // The current window starts at byte `w`; `events` are its stop bits
+    // (none yet: the first pass through the scan below classifies one).
+    let mut w = 0usize;
+    let mut events = 0u64;
+    let mut fresh = true;
+    let decoder = window_decoder();
     loop {
-        if i + 8 <= n && plain_json_word(b, i, run) {
-            i += 8;
-            continue;
-        }
-        let c = *b.get(i)?;
-        if plain_json_byte(c) {
-            i += 1;
-            continue;
-        }
-        if c == b' ' && i > run && i + 1 < n && plain_json_byte(b[i + 1]) {
-            i += 2;
-            continue;
-        }
+        // The next byte from `i` on that the fast stretch cannot take.
+        let p = loop {
+            if !fresh && i < w + 63 {
+                // Still inside the window: its stops at `i` and after hold
+                // (they depend on the bytes only, see below).
+                let ahead = events & (u64::MAX << (i - w));
+                if ahead != 0 {
+                    break w + ahead.trailing_zeros() as usize;
+                }
+                i = w + 63;
+            }
+            // A window of plain text, spaces and simple escapes is decoded
+            // whole (AVX2; what is pending is copied first); any other goes to
+            // the per-event path.
+            if decoder && i + 63 <= n && line.is_char_boundary(i) {
+                if run < i {
+                    if pending {
+                        out.push(' ');
+                        pending = false;
+                    }
+                    out.push_str(&line[run..i]);
+                    run = i;
+                }
+                if let Some(st) = normalize_window(line, i, pending, out.is_empty(), out) {
+                    (i, run, pending) = (st.next, st.next, st.pending);
+                    high |= st.high;
+                    escaped |= st.escaped;
+                    continue;
+                }
+            }
+            // Window `w..w + 64` with `w = i - 1`: bit 0 is the byte before
+            // `i`, bit 63 only the look-ahead of bit 62; padding (past the
+            // line) is NUL, a control, so it always stops the scan.
+            w = i - 1;
+            fresh = false;
+            let m = match b.get(w..w + 64) {
+                Some(bytes) => classify(bytes.try_into().ok()?),
+                None => {
+                    let mut pad = [0u8; 64];
+                    pad[..n - w].copy_from_slice(&b[w..]);
+                    classify(&pad)
+                }
+            };
+            high |= m.high != 0;
+            // The byte before `i` counts as a space when nothing is kept yet
+            // (the opening quote: a space right after it is leading) or when
+            // whitespace is pending (a window stopped inside a run).
+            let left = if run == i && (pending || out.is_empty()) { m.space | 1 } else { m.space };
+            // A space is copied as is when it has a non-space on its left and
+            // a kept character on its right: anything else is a run (or a
+            // leading / trailing space) to collapse. Non-special bytes on the
+            // left are otherwise kept characters: whatever the slow path stops
+            // at, it has consumed the whitespace before it.
+            let lone = m.space & !(left << 1) & !(m.space >> 1) & !(m.special >> 1);
+            events = (m.special | (m.space & !lone)) & INNER;
+        };
+        let c = *b.get(p)?;
         if c >= 0x80 {
-            let ch = line[i..].chars().next()?;
+            // The lead byte of a character that may be whitespace or a control.
+            let ch = line.get(p..)?.chars().next()?;
             if !is_py_space_or_control(ch) {
-                i += ch.len_utf8();
+                i = p + ch.len_utf8();
                 continue;
             }
         }
-        if run < i {
+        if run < p {
             if pending {
                 out.push(' ');
                 pending = false;
             }
-            out.push_str(&line[run..i]);
+            out.push_str(&line[run..p]);
         }
+        i = p;
         // A stretch of whitespace, removed controls and escapes.
         let mut saw_space = false;
         loop {
             let c = *b.get(i)?;
             let kept: char = match c {
                 b'"' => {
-                    if !is_nfc(out) {
-                        let composed: String = out.nfc().collect();
+                    if high && !is_nfc(out) {
+                        let composed = to_nfc(out);
                         *out = composed;
                     }
                     return Some((i + 1, escaped));
                 }
                 b' ' => {
                     saw_space = true;
-                    i += 1;
+                    i = skip_spaces(b, i + 1);
                     continue;
                 }
                 b'\\' => {
@@ -291,6 +441,7 @@ pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Opti
                             if crate::text::normalize::is_removed_control(ch) {
                                 continue;
                             }
+                            high |= cp >= 0x300;
                             ch
                         }
                         _ => return None,
@@ -303,7 +454,7 @@ pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Opti
                     continue;
                 }
                 c if c >= 0x80 => {
-                    let ch = line[i..].chars().next()?;
+                    let ch = line.get(i..)?.chars().next()?;
                     if !is_py_space_or_control(ch) {
                         break;
                     }
@@ -327,22 +478,27 @@ pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Opti
     }
 }
 
+/// The index of the first byte from `i` on that is not a space.
+#[inline(always)]
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word) ^ (ONES * u64::from(b' '));
+        if w != 0 {
+            return i + (w.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
 #[inline]
 fn is_py_space_or_control(c: char) -> bool {
     crate::text::normalize::is_py_space(c) || crate::text::normalize::is_removed_control(c)
-}
-
-/// [`plain_word`] for the inside of a JSON string literal: also no `"` or `\\`.
-#[inline(always)]
-fn plain_json_word(bytes: &[u8], i: usize, run: usize) -> bool {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[i..i + 8]);
-    let w = u64::from_le_bytes(word);
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    if zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0 {
-        return false;
-    }
-    plain_word(bytes, i, run)
 }
 
 /// The keys are already uniform hashes: use their low 64 bits as the table hash.
@@ -443,7 +599,7 @@ mod tests {
 
         #[test]
         fn json_string_normalizes_like_decode_then_normalize(
-            s in "[ a-c.\t\n\r\x00-\x1f\x7f\u{85}\u{a0}\u{e9}\u{301}\u{316}\u{2028}\u{3000}\u{1f600}\"\\\\/]{0,40}|[ a-z.]{0,120}|([a-z ]{30,40}[\n\t\u{1}\"]){0,4}",
+            s in "[ a-c.\t\n\r\x00-\x1f\x7f\u{85}\u{a0}\u{e9}\u{301}\u{316}\u{2028}\u{3000}\u{1f600}\"\\\\/]{0,40}|[ a-z.]{0,120}|([a-z ]{30,40}[\n\t\u{1}\"]){0,4}|([ ]{0,3}[a-z\u{e9}\u{201c}\u{2003}\u{430}\u{4e2d}]{0,9}[ \n\u{a0}\u{85}\u{3000}]?){0,40}",
             ascii_escapes in proptest::bool::ANY,
         ) {
             let mut lit = serde_json::to_string(&s).unwrap();
@@ -458,11 +614,70 @@ mod tests {
                 lit = format!("\"{lit}\"");
             }
             let line = format!("x{lit}y");
-            let mut out = String::from("dirty");
-            let got = normalize_json_string(&line, 1, &mut out);
-            prop_assert_eq!(got.map(|(end, _)| end), Some(line.len() - 1));
             let want = crate::text::normalize(&s);
-            prop_assert_eq!(out.as_str(), want.as_ref());
+            let mut results = Vec::new();
+            crate::io::bytescan::with_and_without_window_decoder(|| {
+                let mut out = String::from("dirty");
+                let got = normalize_json_string(&line, 1, &mut out);
+                results.push((got.map(|(end, _)| end), out));
+            });
+            for (end, out) in results {
+                prop_assert_eq!(end, Some(line.len() - 1));
+                prop_assert_eq!(out.as_str(), want.as_ref());
+            }
+        }
+
+        /// Long texts of words, space runs and escapes, so that whole 64-byte
+        /// windows take the SIMD path and runs, escapes and multi-byte
+        /// characters fall on every window boundary.
+        #[test]
+        fn long_json_strings_normalize_like_decode_then_normalize(
+            s in "([a-z\u{e9}\u{4e2d}\u{1f600}]{0,7}[ \n\t\r\u{c}\"/]{0,3}){0,60}|([ ]{0,2}[a-z]{1,5}[\n ]{0,2}[\u{0}-\u{1f}\u{7f}\u{a0}\u{2003}\u{301}\\\\]?){0,50}",
+            escape_slash in proptest::bool::ANY,
+            prefix in 0usize..70,
+        ) {
+            let mut lit = serde_json::to_string(&s).unwrap();
+            if escape_slash {
+                lit = lit.replace('/', "\\/");
+            }
+            let pad = "p".repeat(prefix);
+            let line = format!("{{\"{pad}\":1,\"text\":{lit},\"z\":\"{pad}\"}}");
+            let start = line.find(&lit).unwrap();
+            let want = crate::text::normalize(&s);
+            let mut results = Vec::new();
+            crate::io::bytescan::with_and_without_window_decoder(|| {
+                let mut out = String::from("dirty");
+                let got = normalize_json_string(&line, start, &mut out);
+                results.push((got, out));
+            });
+            for (got, out) in results {
+                prop_assert_eq!(got, Some((start + lit.len(), lit.contains('\\'))));
+                prop_assert_eq!(out.as_str(), want.as_ref());
+            }
+        }
+
+        #[test]
+        fn nfc_check_says_yes_only_for_nfc(
+            s in "[a \u{e9}\u{300}-\u{36f}\u{338}\u{591}-\u{5c7}\u{1100}-\u{1112}\u{1161}-\u{1175}\u{11a8}-\u{11c2}\u{ac00}\u{3099}\u{309a}\u{304b}\u{30ab}\u{4e2d}\u{9fff}\u{212b}\u{2000}\u{2014}\u{201c}\u{1e0a}\u{323}]{0,90}",
+        ) {
+            use unicode_normalization::UnicodeNormalization;
+            let nfc: String = s.nfc().collect();
+            if is_nfc(&s) {
+                prop_assert_eq!(&nfc, &s);
+            }
+            let low = !s.chars().any(|c| c >= '\u{300}');
+            if low {
+                prop_assert!(is_nfc(&s));
+            }
+        }
+
+        #[test]
+        fn segmented_nfc_equals_full_nfc(
+            s in "[a e\u{e9}\u{300}-\u{36f}\u{338}\u{591}-\u{5c7}\u{1100}-\u{1112}\u{1161}-\u{1175}\u{11a8}-\u{11c2}\u{ac00}\u{ac01}\u{3099}\u{309a}\u{304b}\u{212b}\u{2126}\u{f900}\u{1e0a}\u{323}\u{1f600}\u{950}-\u{95f}\u{93c}\u{9bc}\u{9be}\u{9c7}\u{fb1d}]{0,30}",
+        ) {
+            use unicode_normalization::UnicodeNormalization;
+            let want: String = s.nfc().collect();
+            prop_assert_eq!(to_nfc(&s), want);
         }
 
         #[test]
@@ -473,6 +688,38 @@ mod tests {
                 let got = if changed { buf.as_str() } else { s.as_str() };
                 let want = crate::text::normalize(s);
                 prop_assert_eq!(got, want.as_ref());
+            }
+        }
+    }
+
+    /// Every kind of stop at every offset from the window boundaries (the
+    /// AVX2 window decoder and the per-event path hand over there).
+    #[test]
+    fn json_strings_decode_alike_at_every_window_offset() {
+        let stops = [
+            " ", "  ", "\n", " \n\t ", "\"", "\\", "\\\\", "\\\\\\", "/", "\u{e9}", "\u{4e2d}", "\u{1f600}", "\u{a0}",
+            "\u{2003}", "\u{1}", "\u{7f}", "\u{8}", "e\u{301}", "\u{201c}",
+        ];
+        let mut out = String::new();
+        for k in 0..140 {
+            for stop in stops {
+                for s in [
+                    format!("{}{stop}{}{stop} end", "w".repeat(k), "z".repeat(100)),
+                    format!("{stop}{}{stop}{}", "w".repeat(k), "y ".repeat(60)),
+                    format!("{}{stop}", "x".repeat(k)),
+                ] {
+                    let want = crate::text::normalize(&s);
+                    for lit in [serde_json::to_string(&s).unwrap(), serde_json::to_string(&s).unwrap().replace('/', "\\/")] {
+                        for tail in ["", &" ".repeat(70)] {
+                            let line = format!("{{\"text\":{lit}{tail}}}");
+                            crate::io::bytescan::with_and_without_window_decoder(|| {
+                                let got = normalize_json_string(&line, 8, &mut out);
+                                assert_eq!(got.map(|(end, _)| end), Some(8 + lit.len()), "{line:?}");
+                                assert_eq!(out.as_str(), want.as_ref(), "{line:?}");
+                            });
+                        }
+                    }
+                }
             }
         }
     }

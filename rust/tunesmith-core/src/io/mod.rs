@@ -5,6 +5,7 @@
 //! and is accounted for there (rejected with file, line and error) instead of
 //! vanishing inside a reader. The writer replaces its target atomically.
 
+pub(crate) mod bytescan;
 pub mod reader;
 pub mod record;
 pub mod writer;
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use thiserror::Error;
 
-pub use reader::{open_lines, LineBlock, LineReader, RawLine};
+pub use reader::{open_lines, BlockData, LineBlock, LineReader, Mapping, RawLine};
 pub use record::{locate_normalized_text, locate_text, parse_record, splice, unescape_into, TextLiteral, Field, FieldRole, ParsedRecord, RecordShape, TextFields};
 pub use writer::AtomicWriter;
 

@@ -1,9 +1,18 @@
 //! Line reader over plain, gzip and zstd files that never loses a line.
+//!
+//! A plain file is mapped into memory rather than read: blocks are slices of
+//! the mapping (no copy of the input), and the pages of a block are dropped
+//! from the process once it is written ([`LineBlock::release`]), so memory
+//! stays bounded by the blocks in flight. Compressed files, pipes and files
+//! the system does not map are read into reused buffers instead. As with any
+//! mapped input, a file truncated by another process during a run ends it
+//! with `SIGBUS`.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::ops::Range;
+use std::ops::{Deref, Range};
 use std::path::Path;
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
@@ -22,6 +31,53 @@ pub struct RawLine {
     pub error: Option<String>,
 }
 
+/// A read-only mapping of a whole file.
+pub struct Mapping {
+    map: mapped::Map,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapping({} bytes)", self.map.bytes().len())
+    }
+}
+
+impl Mapping {
+    /// Map `file` (of `len` bytes); `None` when the system will not (empty
+    /// file, not a regular file, no `mmap`).
+    fn open(file: &File, len: u64) -> Option<Self> {
+        mapped::Map::open(file, usize::try_from(len).ok()?).map(|map| Self { map })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
+}
+
+/// The bytes of a [`LineBlock`]: a buffer it owns, or a range of a mapped file.
+#[derive(Debug)]
+pub enum BlockData {
+    Owned(Vec<u8>),
+    Mapped(Arc<Mapping>, Range<usize>),
+}
+
+impl Default for BlockData {
+    fn default() -> Self {
+        Self::Owned(Vec::new())
+    }
+}
+
+impl Deref for BlockData {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Mapped(m, r) => &m.bytes()[r.clone()],
+        }
+    }
+}
+
 /// Whole lines read in one go: one buffer and the range of every line in it.
 ///
 /// Lines stay where `read` put them: no per-line allocation, and a kept line
@@ -29,7 +85,7 @@ pub struct RawLine {
 /// slice, see [`LineBlock::with_newline`]).
 #[derive(Debug, Default)]
 pub struct LineBlock {
-    pub data: Vec<u8>,
+    pub data: BlockData,
     /// Content of each line (no `\n` / `\r\n`) as a range of `data`.
     pub lines: Vec<Range<usize>>,
     /// 1-based number of the first line.
@@ -76,11 +132,31 @@ impl LineBlock {
         let r = &self.lines[i];
         (self.data.get(r.end) == Some(&b'\n')).then(|| r.start..r.end + 1)
     }
+
+    /// Done with the block: its buffer, for the reader to reuse, or (for a
+    /// mapped file) `None` once the pages only this block covered are dropped
+    /// from the process (the file stays in the page cache).
+    pub fn release(self) -> Option<Vec<u8>> {
+        match self.data {
+            BlockData::Owned(v) => Some(v),
+            BlockData::Mapped(m, r) => {
+                m.map.release(r);
+                None
+            }
+        }
+    }
+}
+
+/// Where a [`LineReader`] takes its bytes from.
+enum Source {
+    Stream(Box<dyn Read + Send>),
+    /// A mapped plain file and the offset of the next block.
+    Mapped(Arc<Mapping>, usize),
 }
 
 /// Yields every line of a byte stream in order, one line or one block at a time.
 pub struct LineReader {
-    inner: Box<dyn Read + Send>,
+    inner: Source,
     next_line: u64,
     /// Start of a line whose end has not been read yet.
     carry: Vec<u8>,
@@ -106,6 +182,15 @@ fn sniff(path: &Path, reader: &mut BufReader<File>) -> Result<Compression, Clean
 /// Open `path` (plain, `.gz` or `.zst`, also recognised by magic bytes) for line reading.
 pub fn open_lines(path: &Path) -> Result<LineReader, CleanError> {
     let file = File::open(path).map_err(|e| CleanError::io(path, &e))?;
+    if Compression::from_path(path) == Compression::None {
+        // A regular file is mapped, unless its first bytes say it is compressed.
+        let map = file.metadata().ok().filter(|m| m.is_file()).and_then(|m| Mapping::open(&file, m.len()));
+        if let Some(map) = map {
+            if !matches!(map.bytes(), [0x1f, 0x8b, ..] | [0x28, 0xb5, 0x2f, 0xfd, ..]) {
+                return Ok(LineReader::with_source(Source::Mapped(Arc::new(map), 0)));
+            }
+        }
+    }
     let mut raw = BufReader::with_capacity(READ_BUFFER, file);
     let inner: Box<dyn Read + Send> = match sniff(path, &mut raw)? {
         Compression::None => {
@@ -126,6 +211,10 @@ pub fn open_lines(path: &Path) -> Result<LineReader, CleanError> {
 
 impl LineReader {
     pub fn new(inner: Box<dyn Read + Send>) -> Self {
+        Self::with_source(Source::Stream(inner))
+    }
+
+    fn with_source(inner: Source) -> Self {
         Self {
             inner,
             next_line: 1,
@@ -161,11 +250,20 @@ impl LineReader {
                     ..block
                 });
             }
+            // `next_line` is done with it (every line was copied out).
+            let _ = block.release();
         }
         if self.done {
             return None;
         }
         let target = target_bytes.max(1);
+        let inner = match &mut self.inner {
+            Source::Mapped(map, at) => {
+                let (map, start) = (Arc::clone(map), *at);
+                return self.next_mapped_block(map, start, target);
+            }
+            Source::Stream(inner) => inner,
+        };
         buffer.clear();
         buffer.extend_from_slice(&self.carry);
         self.carry.clear();
@@ -185,7 +283,7 @@ impl LineReader {
             }
             // Grow geometrically while one line is longer than the block.
             let want = target.saturating_sub(data.len()).max(data.len()).max(64 << 10);
-            match (&mut self.inner).take(want as u64).read_to_end(&mut data) {
+            match inner.take(want as u64).read_to_end(&mut data) {
                 Ok(n) if n < want => {
                     eof = true;
                     break;
@@ -204,6 +302,27 @@ impl LineReader {
             self.carry.extend_from_slice(&data[last + 1..]);
             data.truncate(last + 1);
         }
+        self.block(BlockData::Owned(data), error)
+    }
+
+    /// The next block of a mapped file: whole lines from `start`, about
+    /// `target` bytes (to the end of the line that crosses it).
+    fn next_mapped_block(&mut self, map: Arc<Mapping>, start: usize, target: usize) -> Option<LineBlock> {
+        let bytes = map.bytes();
+        let cut = start.saturating_add(target).min(bytes.len());
+        let end = match memchr::memchr(b'\n', &bytes[cut.saturating_sub(1).max(start)..]) {
+            Some(k) => cut.saturating_sub(1).max(start) + k + 1,
+            None => bytes.len(),
+        };
+        if end >= bytes.len() {
+            self.done = true;
+        }
+        self.inner = Source::Mapped(Arc::clone(&map), end);
+        self.block(BlockData::Mapped(map, start..end), None)
+    }
+
+    /// Split `data` (whole lines, or the rest of the stream) into a block.
+    fn block(&mut self, data: BlockData, error: Option<String>) -> Option<LineBlock> {
         let mut lines = Vec::with_capacity(data.len() / 256 + 1);
         let mut start = 0usize;
         for nl in memchr::memchr_iter(b'\n', &data) {
@@ -271,6 +390,96 @@ impl LineReader {
             out.push(l);
         }
         out
+    }
+}
+
+/// `mmap` of a whole file, behind the one unsafe boundary of the reader.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod mapped {
+    use std::fs::File;
+    use std::ops::Range;
+    use std::os::unix::io::AsRawFd;
+
+    pub(super) struct Map {
+        ptr: *mut libc::c_void,
+        len: usize,
+        page: usize,
+    }
+
+    // SAFETY: the mapping is read-only and owned by this value; sharing or
+    // sending a pointer to immutable bytes between threads is sound.
+    unsafe impl Send for Map {}
+    unsafe impl Sync for Map {}
+
+    impl Map {
+        pub(super) fn open(file: &File, len: usize) -> Option<Self> {
+            if len == 0 {
+                return None;
+            }
+            // SAFETY: a fresh private read-only mapping of an open file; the
+            // result is checked before use.
+            let ptr = unsafe {
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
+            };
+            if ptr == libc::MAP_FAILED {
+                return None;
+            }
+            // SAFETY: `sysconf` has no preconditions.
+            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+            Some(Self { ptr, len, page })
+        }
+
+        #[inline]
+        pub(super) fn bytes(&self) -> &[u8] {
+            // SAFETY: `ptr..ptr + len` is a live read-only mapping owned by
+            // `self` (unmapped only in `drop`). Pages `release` dropped are
+            // faulted back in from the file if read again.
+            unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+        }
+
+        /// Drop the whole pages inside `range` from the process.
+        pub(super) fn release(&self, range: Range<usize>) {
+            let start = range.start.div_ceil(self.page) * self.page;
+            let end = (range.end.min(self.len) / self.page) * self.page;
+            if end > start {
+                // SAFETY: the range is page-aligned and inside the mapping;
+                // `MADV_DONTNEED` on a private read-only file mapping only
+                // unmaps the pages (a later read faults them back in from
+                // the file, the bytes are unchanged).
+                unsafe {
+                    libc::madvise(self.ptr.cast::<u8>().add(start).cast(), end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    }
+
+    impl Drop for Map {
+        fn drop(&mut self) {
+            // SAFETY: unmaps exactly the mapping made in `open`; no slice of
+            // it outlives `self` (they borrow it).
+            unsafe {
+                libc::munmap(self.ptr, self.len);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod mapped {
+    use std::fs::File;
+    use std::ops::Range;
+
+    pub(super) struct Map;
+
+    impl Map {
+        pub(super) fn open(_file: &File, _len: usize) -> Option<Self> {
+            None
+        }
+        pub(super) fn bytes(&self) -> &[u8] {
+            &[]
+        }
+        pub(super) fn release(&self, _range: Range<usize>) {}
     }
 }
 
@@ -376,6 +585,63 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].1, b"");
         assert!(got[1].2.is_some());
+    }
+
+    #[test]
+    fn mapped_files_give_the_lines_streams_give() {
+        let dir = std::env::temp_dir().join(format!("tunesmith-reader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (k, data) in [
+            &b"{\"a\": 1}\r\n\nxx\nlonger line here\nend"[..],
+            b"one\ntwo\n",
+            b"\n\n\n",
+            b"x",
+            b"",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = dir.join(format!("m{k}.jsonl"));
+            std::fs::write(&path, data).unwrap();
+            let want: Vec<(u64, Vec<u8>)> =
+                LineReader::from_bytes(data.to_vec()).read_all().into_iter().map(|l| (l.line, l.bytes)).collect();
+            for target in [1, 2, 5, 16, 1000] {
+                let mut r = open_lines(&path).unwrap();
+                assert_eq!(matches!(r.inner, Source::Mapped(..)), !data.is_empty());
+                let mut got = Vec::new();
+                while let Some(b) = r.next_block(target) {
+                    assert!(!b.is_empty());
+                    for i in 0..b.len() {
+                        got.push((b.number(i), b.line(i).to_vec()));
+                        if let Some(range) = b.with_newline(i) {
+                            assert_eq!(&b.data[range.clone()], [b.line(i), b"\n"].concat().as_slice());
+                        }
+                    }
+                    assert!(b.release().is_none());
+                }
+                assert_eq!(got, want, "{k} target {target}");
+            }
+        }
+    }
+
+    #[test]
+    fn compressed_files_are_recognised_by_their_first_bytes() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("tunesmith-reader-magic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = b"{\"text\": \"a\"}\nsecond\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        for (name, bytes) in [
+            ("gz.jsonl", gz.finish().unwrap()),
+            ("zst.jsonl", zstd::stream::encode_all(&text[..], 3).unwrap()),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let lines = open_lines(&path).unwrap().read_all();
+            let got: Vec<&[u8]> = lines.iter().map(|l| l.bytes.as_slice()).collect();
+            assert_eq!(got, vec![&b"{\"text\": \"a\"}"[..], b"second"], "{name}");
+        }
     }
 
     #[test]
