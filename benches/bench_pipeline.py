@@ -18,7 +18,7 @@ import resource
 import shutil
 import tempfile
 
-from _common import corpus, timed
+from _common import corpus, timed, timed_median
 
 import tunesmith
 from tunesmith.clean import Pipeline
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=50)
     ap.add_argument("--peer-mb", type=float, default=5.0, help="MB of the corpus datatrove runs on")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of tunesmith on the whole corpus (median)")
     args = ap.parse_args()
     src = corpus(args.size_mb)
     size = src.stat().st_size
@@ -82,7 +83,14 @@ def main() -> None:
     print(f"corpus {src} ({size / 1e6:.1f} MB), tunesmith threads: {tunesmith.get_num_threads()}")
     Pipeline()  # import pydantic and the config models outside the timings
     try:
-        t_ts, report = timed("tunesmith default pipeline", lambda: Pipeline().clean_file(src, work / "o.jsonl"), size)
+        got = timed_median(
+            {"tunesmith default pipeline": lambda r: Pipeline().clean_file(src, work / f"o{r}.jsonl")},
+            size,
+            args.repeats,
+            warmup=["tunesmith default pipeline"],
+            cleanup=lambda r: (work / f"o{r}.jsonl").unlink(missing_ok=True),
+        )
+        t_ts, report = got["tunesmith default pipeline"]
         rate_ts = size / t_ts
         print(f"    kept {report.kept:,}, removed {report.removed:,} {report.removed_by_reason}")
         print(f"    PII {report.pii_by_kind}; dedup state {report.state_bytes / 1e6:.1f} MB; "

@@ -5,6 +5,7 @@
 //! ```
 //!
 //! Modes: `exact` (default; exact dedup only, as `benches/bench_dedup.py`),
+//! `near` (MinHash near dedup only, as the same bench),
 //! `default` (every step on) and `none` (read, decode, normalise, write) time
 //! `run_files` into a temp file `REPEATS` times (`RAYON_NUM_THREADS` sets the
 //! threads, `CHUNK` the block bytes); `stream` times the one-pass locate +
@@ -47,8 +48,8 @@ fn run(input: &Path, mode: &str, repeats: usize) {
                 gopher_quality: None,
                 gopher_repetition: None,
                 pii: None,
-                near_dedup: None,
-                exact_dedup: mode != "none",
+                near_dedup: if mode == "near" { PipelineConfig::default().near_dedup } else { None },
+                exact_dedup: mode == "exact",
                 ..PipelineConfig::default()
             },
         };

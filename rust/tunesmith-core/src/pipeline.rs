@@ -363,11 +363,28 @@ fn normalized_in<'a>(value: &'a str, buf: &'a mut String, normalize: bool) -> &'
 }
 
 /// The streaming cleaner: configuration plus the dedup state it accumulates.
+///
+/// The two halves are separate so that a block can be analysed (shared,
+/// read-only [`Analyzer`]) while the block before it is deduplicated in input
+/// order ([`DedupState`], the only mutable part).
 pub struct Pipeline {
+    analyzer: Analyzer,
+    state: DedupState,
+}
+
+/// Per-record work that needs no other record: parse, normalise, filter, PII,
+/// hashes and MinHash signature.
+struct Analyzer {
     config: PipelineConfig,
-    exact: ExactIndex,
     hasher: Option<MinHasher>,
     bands: Option<LshParams>,
+}
+
+/// What the records seen so far leave behind: dedup indexes and the counts.
+struct DedupState {
+    exact_dedup: bool,
+    strict: bool,
+    exact: ExactIndex,
     lsh: Option<LshIndex>,
     /// Locations of kept records that have a removed duplicate.
     dup_targets: HashSet<u64, HashBuilder>,
@@ -398,34 +415,40 @@ impl Pipeline {
             }
             None => (None, None, None),
         };
-        Ok(Self {
-            config,
+        let state = DedupState {
+            exact_dedup: config.exact_dedup,
+            strict: config.strict,
             exact: ExactIndex::new(),
-            hasher,
-            bands,
             lsh,
             dup_targets: HashSet::default(),
             report: Report::default(),
             texts_seen: 0,
             file_names: Vec::new(),
+        };
+        Ok(Self {
+            analyzer: Analyzer { config, hasher, bands },
+            state,
         })
     }
 
     pub fn config(&self) -> &PipelineConfig {
-        &self.config
+        &self.analyzer.config
     }
 
     pub fn report(&self) -> Report {
-        let mut r = self.report.clone();
-        r.exact_entries = self.exact.len() as u64;
-        r.lsh_entries = self.lsh.as_ref().map_or(0, |l| l.len() as u64);
-        r.state_bytes = (self.exact.memory_bytes()
-            + self.lsh.as_ref().map_or(0, LshIndex::memory_bytes)
-            + self.dup_targets.capacity() * 9) as u64;
-        r.clusters = self.dup_targets.len() as u64;
+        let st = &self.state;
+        let mut r = st.report.clone();
+        r.exact_entries = st.exact.len() as u64;
+        r.lsh_entries = st.lsh.as_ref().map_or(0, |l| l.len() as u64);
+        r.state_bytes = (st.exact.memory_bytes()
+            + st.lsh.as_ref().map_or(0, LshIndex::memory_bytes)
+            + st.dup_targets.capacity() * 9) as u64;
+        r.clusters = st.dup_targets.len() as u64;
         r
     }
+}
 
+impl Analyzer {
     /// Whether a step of a plain-text record reads its text as decoded rather
     /// than normalised: the Gopher filters, PII, and writing the normalised
     /// text back (it compares the two). Keep in step with [`Pipeline::analyze`].
@@ -515,12 +538,15 @@ impl Pipeline {
         }
     }
 
+}
+
+impl DedupState {
     /// Stage 2: dedup in input order. Returns the kept location a duplicate points to.
     fn dedup(&mut self, a: &mut Analysis, loc: u64) -> Option<u64> {
         if !matches!(a.verdict, Verdict::Pass) {
             return None;
         }
-        if self.config.exact_dedup {
+        if self.exact_dedup {
             if let Some(first) = self.exact.check_insert(a.hash, loc) {
                 a.verdict = Verdict::Remove(Cow::Borrowed("exact_duplicate"));
                 return Some(first);
@@ -562,11 +588,15 @@ impl Pipeline {
         }
     }
 
+}
+
+impl Pipeline {
     /// Clean in-memory texts (each one plain-text record). Dedup state carries
     /// over between calls; `duplicate_of` indexes every text this pipeline has seen.
     pub fn run_texts<S: AsRef<str> + Sync>(&mut self, texts: &[S]) -> Vec<TextOutcome> {
         let start = Instant::now();
-        let normalize = self.config.normalize;
+        let analyzer = &self.analyzer;
+        let normalize = analyzer.config.normalize;
         let mut analyses: Vec<Analysis> = texts
             .par_iter()
             .map(|t| {
@@ -574,16 +604,17 @@ impl Pipeline {
                     let t = t.as_ref();
                     let norm = normalized_in(t, &mut s.normalized, normalize);
                     let whole: [Range<usize>; 1] = [Range { start: 0, end: t.len() }];
-                    self.analyze(RecordShape::Text, &[FieldRole::Text], &[t], &[norm], &whole)
+                    analyzer.analyze(RecordShape::Text, &[FieldRole::Text], &[t], &[norm], &whole)
                 })
             })
             .collect();
         let mut out = Vec::with_capacity(texts.len());
+        let st = &mut self.state;
         for (i, a) in analyses.iter_mut().enumerate() {
-            let ordinal = self.texts_seen + i as u64;
-            let dup_of = self.dedup(a, location(TEXTS_FILE, ordinal));
-            self.count(a, dup_of);
-            self.report.bytes_read += texts[i].as_ref().len() as u64;
+            let ordinal = st.texts_seen + i as u64;
+            let dup_of = st.dedup(a, location(TEXTS_FILE, ordinal));
+            st.count(a, dup_of);
+            st.report.bytes_read += texts[i].as_ref().len() as u64;
             out.push(match &a.verdict {
                 Verdict::Pass => TextOutcome::Kept(a.rewrites.pop().map(|(_, t)| t)),
                 Verdict::Remove(reason) => TextOutcome::Removed {
@@ -596,11 +627,13 @@ impl Pipeline {
                 },
             });
         }
-        self.texts_seen += texts.len() as u64;
-        self.report.seconds += start.elapsed().as_secs_f64();
+        st.texts_seen += texts.len() as u64;
+        st.report.seconds += start.elapsed().as_secs_f64();
         out
     }
+}
 
+impl Analyzer {
     /// Stage 1 for one raw line: parse, then analyse.
     fn analyze_line(&self, bytes: &[u8], error: Option<&str>, scratch: &mut Scratch) -> Analysis {
         if let Some(err) = error {
@@ -658,6 +691,9 @@ impl Pipeline {
         }
     }
 
+}
+
+impl Pipeline {
     /// Clean JSONL files into `outputs`, calling `progress` after every chunk
     /// (an `Err` from it aborts the run and leaves no output).
     pub fn run_files(
@@ -677,18 +713,21 @@ impl Pipeline {
         if let (Some(w), Some(size)) = (&mut writers[0], plain_size(inputs)) {
             w.preallocate(size);
         }
-        self.file_names = inputs.iter().map(|p| p.display().to_string()).collect();
-        let chunk_bytes = self.config.chunk_bytes;
-        // Three stages run at once, as tasks of the rayon pool (no thread of
+        let analyzer = &self.analyzer;
+        let state = &mut self.state;
+        state.file_names = inputs.iter().map(|p| p.display().to_string()).collect();
+        let chunk_bytes = analyzer.config.chunk_bytes;
+        // Four stages run at once, as tasks of the rayon pool (no thread of
         // their own competing with it for the cores): block k is analysed in
-        // parallel while block k + 1 is read and block k - 1 written; then
-        // block k is deduplicated in order here and becomes the next write.
-        // Used buffers (compressed input) are reused for later blocks.
+        // parallel while block k + 1 is read, block k - 1 deduplicated in
+        // input order (the one sequential step, on the state alone) and
+        // block k - 2 written. Used buffers (compressed input) are reused for
+        // later blocks.
         let mut spare: Vec<Vec<u8>> = Vec::new();
         let mut to_write: Option<WriteJob> = None;
+        let mut to_finish: Option<Analysed> = None;
         for (file_idx, path) in inputs.iter().enumerate() {
             let mut reader = open_lines(path)?;
-            let name = path.display().to_string();
             // Small blocks first, so the workers start at once, then doubling
             // up to `chunk_bytes`.
             let mut target = chunk_bytes.min(FIRST_BLOCK);
@@ -696,32 +735,49 @@ impl Pipeline {
             while let Some(block) = next.take() {
                 target = target.saturating_mul(2).min(chunk_bytes);
                 let buffer = spare.pop().unwrap_or_default();
-                let previous = to_write.take();
-                let this = &*self;
-                let ((analyses, following), written) = rayon::join(
-                    || rayon::join(|| this.analyze_block(&block), || reader.next_block_in(target, buffer)),
-                    || write_job(&mut writers, previous),
+                let (previous, finishing) = (to_write.take(), to_finish.take());
+                let ((analyses, following), (finished, written)) = rayon::join(
+                    || rayon::join(|| analyzer.analyze_block(&block), || reader.next_block_in(target, buffer)),
+                    || {
+                        rayon::join(
+                            || finishing.map(|a| state.finish_block(a, wanted)).transpose(),
+                            || write_job(&mut writers, previous),
+                        )
+                    },
                 );
                 keep_buffer(&mut spare, written?);
+                to_write = finished?;
                 next = following;
-                to_write = Some(self.finish_block(block, analyses, file_idx, &name, wanted)?);
-                self.report.seconds = start.elapsed().as_secs_f64();
-                progress(&self.report)?;
+                to_finish = Some(Analysed { block, analyses, file_idx });
+                if to_write.is_some() {
+                    state.report.seconds = start.elapsed().as_secs_f64();
+                    progress(&state.report)?;
+                }
             }
+        }
+        if let Some(last) = to_finish.take() {
+            let (finished, written) =
+                rayon::join(|| state.finish_block(last, wanted), || write_job(&mut writers, to_write.take()));
+            keep_buffer(&mut spare, written?);
+            to_write = Some(finished?);
+            state.report.seconds = start.elapsed().as_secs_f64();
+            progress(&state.report)?;
         }
         keep_buffer(&mut spare, write_job(&mut writers, to_write.take())?);
         // On any error (returned above) the writers are dropped uncommitted:
         // no output appears.
         for w in writers.into_iter().flatten() {
-            self.report.bytes_written += w.bytes_written();
+            state.report.bytes_written += w.bytes_written();
             w.commit()?;
         }
-        self.report.seconds = start.elapsed().as_secs_f64();
+        state.report.seconds = start.elapsed().as_secs_f64();
         Ok(self.report())
     }
+}
 
+impl Analyzer {
     /// Stage 1 for one block: analyse its lines in parallel. Stage 2
-    /// ([`Pipeline::finish_block`]) then dedups and counts them in input order
+    /// ([`DedupState::finish_block`]) then dedups and counts them in input order
     /// and gathers what is to be written for the outputs in `wanted` (kept,
     /// removed, rejected).
     fn analyze_block(&self, block: &LineBlock) -> Vec<Analysis> {
@@ -732,15 +788,16 @@ impl Pipeline {
             .collect()
     }
 
-    /// Stage 2 for one block analysed by [`Pipeline::analyze_block`].
-    fn finish_block(
-        &mut self,
-        block: LineBlock,
-        mut analyses: Vec<Analysis>,
-        file_idx: usize,
-        name: &str,
-        wanted: [bool; 3],
-    ) -> Result<WriteJob, CleanError> {
+}
+
+impl DedupState {
+    /// Stage 2 for one block analysed by [`Analyzer::analyze_block`]: dedup
+    /// and count its records in input order and gather what is to be written
+    /// for the outputs in `wanted` (kept, removed, rejected).
+    fn finish_block(&mut self, analysed: Analysed, wanted: [bool; 3]) -> Result<WriteJob, CleanError> {
+        let Analysed { block, mut analyses, file_idx } = analysed;
+        let name = self.file_names.get(file_idx).cloned().unwrap_or_default();
+        let name = name.as_str();
         let mut kept: Vec<Piece> = Vec::new();
         let mut removed: Vec<u8> = Vec::new();
         let mut rejected: Vec<u8> = Vec::new();
@@ -769,7 +826,7 @@ impl Pipeline {
                 },
                 Verdict::Pass => {}
                 Verdict::Reject(error) => {
-                    if self.config.strict {
+                    if self.strict {
                         return Err(CleanError::Input {
                             path: name.to_string(),
                             line: line_no,
@@ -821,6 +878,13 @@ impl Pipeline {
             rejected,
         })
     }
+}
+
+/// A block and the analysis of each of its lines, waiting for stage 2.
+struct Analysed {
+    block: LineBlock,
+    analyses: Vec<Analysis>,
+    file_idx: usize,
 }
 
 /// A piece of the kept output of one block.
