@@ -19,7 +19,7 @@ def test_clean_command_writes_outputs_and_report(tmp_path):
     cfg = tmp_path / "clean.yaml"
     cfg.write_text("near_dedup:\n  threshold: 0.8\n")
     p = run("clean", src, "-o", tmp_path / "o.jsonl.gz", "--config", cfg, "--report", tmp_path / "r.json",
-            "--removed", tmp_path / "rm.jsonl", "--rejected", tmp_path / "rj.jsonl", "--threads", "2")
+            "--removed", tmp_path / "rm.jsonl", "--rejected", tmp_path / "rj.jsonl", "--threads", "2", "--fsync")
     assert p.returncode == 0, p.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["read"] == report["kept"] + report["removed"] + report["rejected"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import pathlib
 import pickle
 import sys
@@ -146,6 +147,38 @@ def test_interrupted_run_leaves_old_output(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         clean_file(src, out, progress=boom, chunk_mb=0.01)
     assert out.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_fsync_gives_the_same_outputs_and_syncs_them(tmp_path, monkeypatch, suffix):
+    src = tmp_path / f"c{suffix}"
+    make_corpus(200, seed=4).write(tmp_path / "c.jsonl")
+    if suffix == ".parquet":
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        texts = []
+        for line in (tmp_path / "c.jsonl").read_bytes().splitlines():
+            try:
+                text = json.loads(line).get("text")
+            except (ValueError, AttributeError):
+                text = None
+            texts.append(text if isinstance(text, str) else None)
+        pq.write_table(pa.table({"text": texts}), src)
+    plain = clean_file(src, tmp_path / f"plain{suffix}", removed=tmp_path / "plain.rm.jsonl")
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    durable = clean_file(
+        src, tmp_path / f"durable{suffix}", removed=tmp_path / "durable.rm.jsonl", report=tmp_path / "r.json", fsync=True
+    )
+    assert (durable.read, durable.kept, durable.removed) == (plain.read, plain.kept, plain.removed)
+    assert (tmp_path / "durable.rm.jsonl").read_bytes() == (tmp_path / "plain.rm.jsonl").read_bytes()
+    if suffix == ".jsonl":
+        assert (tmp_path / "durable.jsonl").read_bytes() == (tmp_path / "plain.jsonl").read_bytes()
+        assert len(synced) == 2  # report.json and its directory (the core syncs its own outputs)
+    else:
+        assert len(synced) == 6  # output, side file, report: each file and its directory
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--removed", type=pathlib.Path, help="write removed records, with reason, here")
     parser.add_argument("--rejected", type=pathlib.Path, help="write rejected lines (file, line, error) here")
     parser.add_argument("--strict", action="store_true", help="stop at the first malformed record")
+    parser.add_argument("--fsync", action="store_true", help="force outputs to disk before renaming them into place")
     parser.add_argument("--threads", type=int, default=0, help="worker threads (0 = one per core)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         tunesmith.set_num_threads(args.threads)
     try:
-        config = CleanConfig.coerce(args.config, **({"strict": True} if args.strict else {}))
+        flags = {name: True for name in ("strict", "fsync") if getattr(args, name)}
+        config = CleanConfig.coerce(args.config, **flags)
         if args.executor == "ray":
             report = Pipeline(config).run(
                 args.inputs,

@@ -152,6 +152,11 @@ class CleanConfig(BaseModel):
     near_dedup: NearDedupConfig = NearDedupConfig()
     pii: PiiConfig = PiiConfig()
     strict: bool = Field(False, description="stop at the first malformed record instead of rejecting it")
+    fsync: bool = Field(
+        False,
+        description="force every output to disk before renaming it into place, so it survives a power loss too "
+        "(without it an interrupted or crashed run still leaves the old file or the whole new one)",
+    )
     chunk_mb: float = Field(2.0, gt=0, description="MB of input per parallel chunk")
 
     @classmethod
@@ -240,5 +245,6 @@ class CleanConfig(BaseModel):
             "pii_salt": p.salt,
             "pii_kinds": p.kinds,
             "strict": self.strict,
+            "fsync": self.fsync,
             "chunk_bytes": max(1, int(self.chunk_mb * 1e6)),
         }

@@ -511,17 +511,19 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _atomic_write(path: pathlib.Path, lines: list[bytes]) -> int:
+def _atomic_write(path: pathlib.Path, lines: list[bytes], fsync: bool = False) -> int:
+    from tunesmith.clean import atomic
+
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     data = b"".join(line + b"\n" for line in lines)
     with tmp.open("wb") as f:
         f.write(data)
-    os.replace(tmp, path)
+    atomic.replace(tmp, path, fsync=fsync)
     return len(data)
 
 
 def _write_chunk(group, chunks: list[dict[str, Any]], bases: list[int], names: list[str], pii_kinds: list[str],
-                 dirs: dict[str, str | None]):
+                 dirs: dict[str, str | None], fsync: bool = False):
     """Write one input range's shards; return its counts."""
     import pyarrow as pa
 
@@ -595,11 +597,11 @@ def _write_chunk(group, chunks: list[dict[str, Any]], bases: list[int], names: l
     shard = f"part-{chunk:05d}.jsonl"
     written = 0
     if dirs["kept"] is not None:
-        written += _atomic_write(pathlib.Path(dirs["kept"]) / shard, kept_lines)
+        written += _atomic_write(pathlib.Path(dirs["kept"]) / shard, kept_lines, fsync)
     if dirs["removed"] is not None:
-        written += _atomic_write(pathlib.Path(dirs["removed"]) / shard, removed_lines)
+        written += _atomic_write(pathlib.Path(dirs["removed"]) / shard, removed_lines, fsync)
     if dirs["rejected"] is not None:
-        written += _atomic_write(pathlib.Path(dirs["rejected"]) / shard, rejected_lines)
+        written += _atomic_write(pathlib.Path(dirs["rejected"]) / shard, rejected_lines, fsync)
     return pa.table(
         {
             "chunk": pa.array([chunk], pa.uint64()),
@@ -775,7 +777,7 @@ def run_ray(
     seconds = time.perf_counter() - t0
     final = CleanReport.from_core({**result_report, "seconds": seconds})
     if report is not None:
-        final.write_json(report)
+        final.write_json(report, fsync=cfg.fsync)
     return RayCleanResult(final, shards, shuffle, len(chunks), rounds)
 
 
@@ -912,6 +914,7 @@ def _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shu
                 "names": names,
                 "pii_kinds": pii_kinds,
                 "dirs": {k: (None if d.tmp is None else str(d.tmp)) for k, d in dirs.items()},
+                "fsync": cfg.fsync,
             },
         )
         .take_all()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunesmith import _core
+from tunesmith.clean import atomic
 from tunesmith.clean.report import CleanReport
 from tunesmith.errors import ArgumentError
 
@@ -165,7 +166,7 @@ class Pipeline:
                 )
             )
         if report is not None:
-            result.write_json(report)
+            result.write_json(report, fsync=self.config.fsync)
         return result
 
     def run(
@@ -263,10 +264,10 @@ class Pipeline:
             if tmp is not None and output is not None:
                 if tmp.stat().st_size == 0:
                     pq.write_table(pa.table({field: pa.array([], pa.string())}), tmp)
-                os.replace(tmp, output)
+                atomic.replace(tmp, output, fsync=self.config.fsync)
                 tmp = None
             for side in sides.values():
-                side.commit()
+                side.commit(fsync=self.config.fsync)
         finally:
             if writer is not None:
                 writer.close()
@@ -335,9 +336,9 @@ class _SideFile:
         self.file.write(line)
         self.file.write("\n")
 
-    def commit(self) -> None:
+    def commit(self, *, fsync: bool = False) -> None:
         self.file.close()
-        os.replace(self.tmp, self.path)
+        atomic.replace(self.tmp, self.path, fsync=fsync)
 
     def discard(self) -> None:
         """Close and delete the temporary file unless :meth:`commit` already moved it."""

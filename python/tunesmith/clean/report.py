@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tunesmith.clean import atomic
+
 __all__ = ["CleanReport"]
 
 
@@ -55,15 +57,15 @@ class CleanReport:
         d["mb_per_second"] = round(self.bytes_per_second / 1e6, 2)
         return d
 
-    def write_json(self, path: str | os.PathLike[str]) -> None:
-        """Write ``report.json`` atomically (temp file in the same directory, then rename)."""
+    def write_json(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        """Write ``report.json`` atomically (temp file in the same directory, then rename; ``fsync``: durably)."""
         path = pathlib.Path(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(self.to_dict(), f, indent=2, sort_keys=False)
                 f.write("\n")
-            os.replace(tmp, path)
+            atomic.replace(tmp, path, fsync=fsync)
         except BaseException:
             pathlib.Path(tmp).unlink(missing_ok=True)
             raise

@@ -123,6 +123,8 @@ pub struct PipelineConfig {
     pub pii: Option<PiiConfig>,
     /// Stop at the first rejected record instead of accounting for it.
     pub strict: bool,
+    /// `fsync` every output before its rename (durable across a power loss).
+    pub fsync: bool,
     pub chunk_bytes: usize,
 }
 
@@ -149,6 +151,7 @@ impl Default for PipelineConfig {
                 kinds: None,
             }),
             strict: false,
+            fsync: false,
             chunk_bytes: 2 << 20,
         }
     }
@@ -707,6 +710,9 @@ impl Pipeline {
             .map(|p| p.as_deref().map(AtomicWriter::create).transpose());
         let [kept_w, removed_w, rejected_w] = writers;
         let mut writers = [kept_w?, removed_w?, rejected_w?];
+        if self.analyzer.config.fsync {
+            writers.iter_mut().flatten().for_each(AtomicWriter::sync_on_commit);
+        }
         let wanted = writers.each_ref().map(Option::is_some);
         // The kept records of plain inputs take at most the inputs' size (the
         // writer cuts the file to what it wrote).

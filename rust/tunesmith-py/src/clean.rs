@@ -204,6 +204,7 @@ pub(crate) fn pipeline_config(py: Python<'_>, dict: &Bound<'_, PyDict>) -> PyRes
         near_dedup: near_dedup.filter(|_| near_dedup_on),
         pii: pii.filter(|_| pii_on),
         strict: f.or("strict", d.strict)?,
+        fsync: f.or("fsync", d.fsync)?,
         chunk_bytes: f.or("chunk_bytes", d.chunk_bytes)?,
     };
     if let Some((key, _)) = f.dict.iter().next() {
