@@ -19,6 +19,7 @@
 //! On the benchmark corpus the tokens agree on all but a few per mille of
 //! words, far below what moves a Gopher decision.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -522,6 +523,10 @@ fn affixed_word(chunk: &str) -> Option<[&str; 3]> {
 /// single character (never split), or letters with one prefix or suffix
 /// ([`affixed_word`]). The rest go through [`tokenize_chunk`].
 pub fn words(text: &str) -> Vec<&str> {
+    CHUNK_CACHE.with(|cache| words_with(text, &mut cache.borrow_mut()))
+}
+
+fn words_with<'a>(text: &'a str, cache: &mut ChunkCache) -> Vec<&'a str> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(text.len() / 5 + 1);
     let mut suffixes = Vec::new();
@@ -566,10 +571,129 @@ pub fn words(text: &str) -> Vec<&str> {
         } else if let Some(tokens) = affixed_word(chunk) {
             out.extend(tokens.into_iter().filter(|t| !t.is_empty()));
         } else {
-            general_chunk(chunk, &mut out, &mut suffixes);
+            cache.general_chunk(chunk, &mut out, &mut suffixes);
         }
     }
     out
+}
+
+thread_local! {
+    static CHUNK_CACHE: RefCell<ChunkCache> = RefCell::new(ChunkCache::default());
+}
+
+/// Chunks up to this many bytes are remembered by [`ChunkCache`].
+const CACHED_CHUNK_BYTES: usize = 48;
+/// Slots of a [`ChunkCache`] (a power of two); it starts over when half are
+/// taken, so a probe run stays short.
+const CACHE_SLOTS: usize = 1 << 13;
+
+/// The tokens of chunks that took the general path, per thread, as byte
+/// ranges of the chunk. Code and markup repeat the same punctuation-laden
+/// chunks (`},`, `//`, `foo_bar(x)`, `'name',`) that no fast path takes, and
+/// the spaCy rules are a function of the chunk alone, so a repeat is a hash
+/// lookup instead of the rules: about half of the general chunks of the
+/// benchmark corpus are repeats within one thread's share.
+///
+/// An open-addressing table over two arenas rather than a map of boxed keys:
+/// an insert allocates nothing once the arenas have grown, and starting over
+/// is a reset of lengths (a map of boxes spent more in `malloc`/`free` than
+/// the hits saved).
+struct ChunkCache {
+    /// 1 + index into `entries`, or 0 for an empty slot.
+    slots: Vec<u32>,
+    entries: Vec<CachedChunk>,
+    keys: Vec<u8>,
+    spans: Vec<(u8, u8)>,
+}
+
+struct CachedChunk {
+    hash: u64,
+    key_at: u32,
+    key_len: u8,
+    spans_at: u32,
+    spans_len: u8,
+}
+
+impl Default for ChunkCache {
+    fn default() -> Self {
+        Self {
+            slots: vec![0; CACHE_SLOTS],
+            entries: Vec::new(),
+            keys: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+}
+
+/// FxHash-style mix of a short chunk, 8 bytes at a time.
+#[inline]
+fn chunk_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = b.len() as u64;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        h = (h.rotate_left(5) ^ v).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+impl ChunkCache {
+    fn general_chunk<'a>(&mut self, chunk: &'a str, out: &mut Vec<&'a str>, suffixes: &mut Vec<&'a str>) {
+        let key = chunk.as_bytes();
+        if key.len() > CACHED_CHUNK_BYTES {
+            return general_chunk(chunk, out, suffixes);
+        }
+        let hash = chunk_hash(key);
+        let mask = CACHE_SLOTS - 1;
+        let mut slot = (hash as usize) & mask;
+        while let Some(e) = self.slots[slot].checked_sub(1).map(|i| &self.entries[i as usize]) {
+            let at = e.key_at as usize;
+            if e.hash == hash && self.keys.get(at..at + usize::from(e.key_len)) == Some(key) {
+                let at = e.spans_at as usize;
+                // Every range was cut at a character boundary of this same chunk.
+                out.extend(self.spans[at..at + usize::from(e.spans_len)].iter().map(|&(s, e)| &chunk[s as usize..e as usize]));
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+        let base = out.len();
+        general_chunk(chunk, out, suffixes);
+        let tokens = &out[base..];
+        let inside = |t: &&str| {
+            let start = offset_in(chunk, t);
+            chunk.get(start..start + t.len()).is_some_and(|s| std::ptr::eq(s, *t))
+        };
+        // Ranges fit in u8 (chunks are short); a token that is not a slice of
+        // the chunk (none is today) is not cached.
+        if tokens.len() > usize::from(u8::MAX) || !tokens.iter().all(inside) {
+            return;
+        }
+        if self.entries.len() >= CACHE_SLOTS / 2 {
+            self.slots.fill(0);
+            self.entries.clear();
+            self.keys.clear();
+            self.spans.clear();
+            slot = (hash as usize) & mask;
+        }
+        let entry = CachedChunk {
+            hash,
+            key_at: self.keys.len() as u32,
+            key_len: key.len() as u8,
+            spans_at: self.spans.len() as u32,
+            spans_len: tokens.len() as u8,
+        };
+        self.keys.extend_from_slice(key);
+        self.spans.extend(tokens.iter().map(|t| {
+            let start = offset_in(chunk, t);
+            (start as u8, (start + t.len()) as u8)
+        }));
+        self.entries.push(entry);
+        self.slots[slot] = self.entries.len() as u32;
+    }
 }
 
 /// Any chunk the spaCy way: affixes, exceptions, URLs, infixes, then the
@@ -637,6 +761,15 @@ mod tests {
                     prop_assert_eq!(is_url(s), s.len() >= 4 && URL.is_match(s), "{}", s);
                 }
             }
+        }
+
+        #[test]
+        fn cached_chunks_give_the_rules_tokens(text in tricky_text()) {
+            let mut cache = ChunkCache::default();
+            let reference = reference_words(&text);
+            prop_assert_eq!(&words_with(&text, &mut cache), &reference);
+            // Every general chunk is now a hit.
+            prop_assert_eq!(&words_with(&text, &mut cache), &reference);
         }
 
         #[test]
