@@ -278,9 +278,10 @@ pub fn pii_rewrites<S: AsRef<str>, T: AsRef<str>>(
         if let Some(p) = &cfg.pii {
             match &p.action {
                 PiiAction::Redact(mode) => {
-                    let (text, found) = pii::redact(shown, mode, p.kinds.as_deref());
+                    // Borrowed (no copy) when the field has no PII.
+                    let (text, found) = pii::redact_cow(shown, mode, p.kinds.as_deref());
                     if found.total() > 0 {
-                        changed = Some(text);
+                        changed = Some(text.into_owned());
                     }
                     counts.add(&found);
                 }
