@@ -252,8 +252,42 @@ def test_clean_texts_and_pickle():
 
 def test_map_batch_for_datasets():
     p = Pipeline(**QUICK)
-    batch = {"text": ["a fine sentence here.", "a fine sentence here.", "x"], "id": [1, 2, 3]}
+    batch = {"text": ["a fine sentence here.", "a fine sentence here.", "x", None], "id": [1, 2, 3, 4]}
     assert p.map_batch(batch) == {"text": ["a fine sentence here."], "id": [1]}
+    r = p.report
+    assert (r.read, r.kept, r.removed, r.rejected) == (4, 1, 2, 1) and r.balanced
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(), st.sampled_from(["a fine sentence here.", "another line, fine."])),
+                max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_clean_texts_accounts_for_values_that_are_not_strings(values):
+    p = Pipeline(**QUICK)
+    out = p.clean_texts(values)
+    strings = [v for v in values if isinstance(v, str)]
+    assert len(out.keep) == len(values)
+    assert [ok for ok, v in zip(out.keep, values) if not isinstance(v, str)] == [False] * (len(values) - len(strings))
+    for v, reason in zip(values, out.reasons):
+        if not isinstance(v, str):
+            assert reason == f"not a string: {type(v).__name__}"
+    # duplicate_of indexes the caller's list, values that are not strings included.
+    for i, d in enumerate(out.duplicate_of):
+        if d is not None:
+            assert values[d] == values[i] and d < i
+    r = p.report
+    assert r.read == len(values) and r.rejected == len(values) - len(strings) and r.balanced
+    assert out.texts == list(dict.fromkeys(strings))
+
+
+def test_clean_texts_takes_arrow_and_numpy_arrays():
+    pa = pytest.importorskip("pyarrow")
+    np = pytest.importorskip("numpy")
+    docs = ["a fine sentence here.", None, "a fine sentence here.", "another line, fine."]
+    arrow = clean_texts(pa.chunked_array([docs[:2], docs[2:]]), **QUICK)
+    assert arrow.texts == ["a fine sentence here.", "another line, fine."]
+    assert arrow.duplicate_of == [None, None, 0, None] and arrow.report.rejected == 1
+    numpy = clean_texts(np.array([d for d in docs if d is not None]), **QUICK)
+    assert numpy.texts == arrow.texts and numpy.duplicate_of == [None, 0, None]
 
 
 def test_parquet_round_trip(tmp_path):

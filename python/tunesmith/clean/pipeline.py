@@ -59,6 +59,20 @@ class CleanedTexts:
     report: CleanReport
 
 
+def _as_list(texts: Iterable[Any]) -> list[Any]:
+    """A list of the values of a list, tuple, pyarrow array or numpy array, or of any iterable."""
+    if isinstance(texts, list):
+        return texts
+    to_pylist = getattr(texts, "to_pylist", None)  # pyarrow Array / ChunkedArray
+    if callable(to_pylist):
+        return to_pylist()
+    tolist = getattr(texts, "tolist", None)  # numpy
+    if callable(tolist):
+        values = tolist()
+        return values if isinstance(values, list) else [values]
+    return list(texts)
+
+
 def _is_parquet(path: pathlib.Path) -> bool:
     return path.suffix.lower() in {".parquet", ".pq"}
 
@@ -88,9 +102,15 @@ class Pipeline:
         """Cumulative counts of everything this pipeline has seen."""
         return CleanReport.from_core(self._core.report())
 
-    def clean_texts(self, texts: Sequence[str]) -> CleanedTexts:
-        """Clean a batch of strings (each one plain-text record)."""
-        outcomes = self._core.run_texts(list(texts))
+    def clean_texts(self, texts: Iterable[str | None]) -> CleanedTexts:
+        """Clean a batch of strings (each one plain-text record).
+
+        ``texts`` is any iterable of ``str``: a list, a pyarrow ``Array``/``ChunkedArray`` of strings, a numpy
+        array. A value that is not a ``str`` (``None``, a number) is not kept: it is counted as rejected, with
+        reason ``"not a string: TYPE"``, and keeps its place in the ``duplicate_of`` index space.
+        """
+        texts = _as_list(texts)
+        outcomes = self._core.run_texts(texts)
         self._texts_seen += len(outcomes)
         kept: list[str] = []
         keep, reasons, dups = [], [], []
@@ -367,8 +387,8 @@ def clean_file(
     )
 
 
-def clean_texts(texts: Sequence[str], config: Any = None, **overrides: Any) -> CleanedTexts:
-    """Clean a list of strings with a fresh :class:`Pipeline` (see :meth:`Pipeline.clean_texts`)."""
+def clean_texts(texts: Iterable[str | None], config: Any = None, **overrides: Any) -> CleanedTexts:
+    """Clean a batch of strings with a fresh :class:`Pipeline` (see :meth:`Pipeline.clean_texts`)."""
     return Pipeline(config, **overrides).clean_texts(texts)
 
 

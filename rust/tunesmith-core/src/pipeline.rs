@@ -635,6 +635,23 @@ impl Pipeline {
         st.report.seconds += start.elapsed().as_secs_f64();
         out
     }
+
+    /// Count an in-memory text that could not be read (not a string) as
+    /// rejected with `error`. It takes its place in the `duplicate_of` index
+    /// space like any text, so later indices still match the caller's.
+    pub fn reject_text(&mut self, error: &str) {
+        let st = &mut self.state;
+        st.texts_seen += 1;
+        st.report.read += 1;
+        st.report.rejected += 1;
+        if st.report.rejections.len() < REJECTION_SAMPLES {
+            st.report.rejections.push(Rejection {
+                file: "<texts>".to_string(),
+                line: st.texts_seen,
+                error: error.to_string(),
+            });
+        }
+    }
 }
 
 impl Analyzer {
@@ -1005,6 +1022,20 @@ mod tests {
         let r = p.report();
         assert!(r.balanced());
         assert_eq!(r.pii_by_kind.get("EMAIL"), Some(&1));
+    }
+
+    #[test]
+    fn rejected_texts_keep_the_index_space() {
+        let mut p = Pipeline::new(plain()).unwrap();
+        let text = (0..40).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+        assert_eq!(p.run_texts(&[text.as_str()]), [TextOutcome::Kept(None)]);
+        p.reject_text("not a string: NoneType");
+        let out = p.run_texts(&[text.as_str()]);
+        assert_eq!(out, [TextOutcome::Removed { reason: "exact_duplicate".into(), duplicate_of: Some(0) }]);
+        let r = p.report();
+        assert_eq!((r.read, r.kept, r.removed, r.rejected), (3, 1, 1, 1));
+        assert_eq!((r.rejections[0].file.as_str(), r.rejections[0].line), ("<texts>", 2));
+        assert!(r.balanced());
     }
 
     #[test]

@@ -299,25 +299,56 @@ impl PyCleanPipeline {
     }
 
     /// Clean in-memory texts: per text `(kept, text_or_None, reason_or_None, duplicate_of_or_None)`.
+    /// A value that is not a `str` is rejected (reason `not a string: TYPE`) and counted, not raised.
     #[allow(clippy::type_complexity)]
     fn run_texts(
         &mut self,
         py: Python<'_>,
-        texts: Vec<PyBackedStr>,
+        texts: Vec<Bound<'_, PyAny>>,
     ) -> Vec<(bool, Option<String>, Option<String>, Option<u64>)> {
-        let inner = &mut self.inner;
-        let outcomes = detached(py, move || inner.run_texts(&texts));
-        outcomes
-            .into_iter()
-            .map(|o| match o {
-                TextOutcome::Kept(text) => (true, text, None, None),
-                TextOutcome::Removed { reason, duplicate_of } => (false, None, Some(reason), duplicate_of),
-            })
-            .collect()
+        let mut out = Vec::with_capacity(texts.len());
+        // Runs of strings between the values that are not go to the core in one call each.
+        let mut run: Vec<PyBackedStr> = Vec::with_capacity(texts.len());
+        for value in &texts {
+            match value.extract::<PyBackedStr>() {
+                Ok(s) => run.push(s),
+                Err(_) => {
+                    self.clean_run(py, &mut run, &mut out);
+                    let kind = value.get_type().name().map_or_else(|_| "?".to_string(), |n| n.to_string());
+                    let error = format!("not a string: {kind}");
+                    self.inner.reject_text(&error);
+                    out.push((false, None, Some(error), None));
+                }
+            }
+        }
+        self.clean_run(py, &mut run, &mut out);
+        out
     }
 
     fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         report_dict(py, &self.inner.report())
+    }
+}
+
+impl PyCleanPipeline {
+    /// Clean the strings gathered in `run` (emptied) and append their outcomes to `out`.
+    #[allow(clippy::type_complexity)]
+    fn clean_run(
+        &mut self,
+        py: Python<'_>,
+        run: &mut Vec<PyBackedStr>,
+        out: &mut Vec<(bool, Option<String>, Option<String>, Option<u64>)>,
+    ) {
+        if run.is_empty() {
+            return;
+        }
+        let inner = &mut self.inner;
+        let texts = std::mem::take(run);
+        let outcomes = detached(py, move || inner.run_texts(&texts));
+        out.extend(outcomes.into_iter().map(|o| match o {
+            TextOutcome::Kept(text) => (true, text, None, None),
+            TextOutcome::Removed { reason, duplicate_of } => (false, None, Some(reason), duplicate_of),
+        }));
     }
 }
 
