@@ -11,6 +11,7 @@ pub mod parallel;
 pub mod pii;
 pub mod pipeline;
 pub mod quality;
+pub(crate) mod simd;
 pub mod text;
 
 pub use error::CoreError;

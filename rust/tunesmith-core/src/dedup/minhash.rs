@@ -363,33 +363,15 @@ fn space_masks_portable(block: &[u8; 64]) -> (u64, u64) {
     (space, leads)
 }
 
-/// [`space_masks_portable`] with SSE2 (part of every x86-64 CPU) compares and
-/// byte-mask moves, 16 bytes at a time: LLVM does not vectorise the portable
-/// loop, which made splitting slower than the byte loop it replaced.
+/// [`space_masks_portable`] 16 bytes at a time ([`crate::simd`]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn space_masks_sse2(block: &[u8; 64]) -> (u64, u64) {
-    use std::arch::x86_64::*;
-    let mut space = 0u64;
-    let mut leads = 0u64;
-    for (k, chunk) in block.chunks_exact(16).enumerate() {
-        // SAFETY: `chunk` is 16 readable bytes (an unaligned load); SSE2 is
-        // part of the x86-64 baseline.
-        #[allow(unsafe_code)]
-        let (s, l) = unsafe {
-            let x = _mm_loadu_si128(chunk.as_ptr().cast());
-            let in_range = |lo: i8, width: i8| {
-                let d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
-                _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(width - 1)), d)
-            };
-            let s = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8)), in_range(b'\t' as i8, 5));
-            let l = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(0xC2u8 as i8)), in_range(0xE1u8 as i8, 3));
-            (_mm_movemask_epi8(s) as u16, _mm_movemask_epi8(l) as u16)
-        };
-        space |= u64::from(s) << (16 * k);
-        leads |= u64::from(l) << (16 * k);
-    }
-    (space, leads)
+    use crate::simd::mask;
+    (
+        mask(block, |x| x.eq(b' ').or(x.in_range(b'\t', 5))),
+        mask(block, |x| x.eq(0xC2).or(x.in_range(0xE1, 3))),
+    )
 }
 
 /// The byte length of the character at byte `i` of `text` if it is white space.

@@ -42,7 +42,19 @@ pub(crate) fn is_special(b: u8) -> bool {
 pub(crate) fn classify(w: &[u8; 64]) -> Masks {
     #[cfg(target_arch = "x86_64")]
     {
-        sse2::classify(w)
+        use crate::simd::mask;
+        Masks {
+            special: mask(w, |v| {
+                v.eq(b'"')
+                    .or(v.eq(b'\\'))
+                    .or(v.at_most(0x1f))
+                    .or(v.eq(0x7f))
+                    .or(v.eq(0xC2))
+                    .or(v.in_range(0xE1, 3))
+            }),
+            space: mask(w, |v| v.eq(b' ')),
+            high: mask(w, |v| v.at_least(0xCC)),
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -55,7 +67,7 @@ pub(crate) fn classify(w: &[u8; 64]) -> Masks {
 pub(crate) fn high(w: &[u8; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
-        sse2::high(w)
+        crate::simd::mask(w, |v| v.at_least(0xCC))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -155,83 +167,6 @@ pub(crate) fn classify_scalar(w: &[u8; 64]) -> Masks {
         m.high |= u64::from(b >= 0xCC) << j;
     }
     m
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod sse2 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_min_epu8, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8, _mm_sub_epi8,
-    };
-
-    use super::Masks;
-
-    #[inline(always)]
-    fn splat(b: u8) -> __m128i {
-        // SAFETY: SSE2 is part of the x86-64 base ISA, always available.
-        unsafe { _mm_set1_epi8(b as i8) }
-    }
-
-    /// (special, space, high) bits of the 16 bytes at `w[at..at + 16]`.
-    #[inline(always)]
-    fn lane(w: &[u8; 64], at: usize) -> (u64, u64, u64) {
-        assert!(at + 16 <= w.len());
-        // SAFETY: SSE2 is part of the x86-64 base ISA; the 16 bytes read from
-        // `w[at..]` are in bounds (asserted above; the calls pass constants,
-        // so the check folds away) and `loadu` has no alignment requirement.
-        unsafe {
-            let v = _mm_loadu_si128(w.as_ptr().add(at).cast::<__m128i>());
-            let eq = |b: u8| _mm_cmpeq_epi8(v, splat(b));
-            // Unsigned v <= k  <=>  min(v, k) == v.
-            let below_space = _mm_cmpeq_epi8(_mm_min_epu8(v, splat(0x1f)), v);
-            let e = _mm_sub_epi8(v, splat(0xE1));
-            let e1_e3 = _mm_cmpeq_epi8(_mm_min_epu8(e, splat(2)), e);
-            let special = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_or_si128(eq(b'"'), eq(b'\\')),
-                    _mm_or_si128(below_space, eq(0x7f)),
-                ),
-                _mm_or_si128(eq(0xC2), e1_e3),
-            );
-            // Unsigned v >= k  <=>  max(v, k) == v.
-            let high = _mm_cmpeq_epi8(_mm_max_epu8(v, splat(0xCC)), v);
-            let bits = |m: __m128i| u64::from(_mm_movemask_epi8(m) as u32 as u16);
-            (bits(special), bits(eq(b' ')), bits(high))
-        }
-    }
-
-    #[inline(always)]
-    pub(super) fn high(w: &[u8; 64]) -> u64 {
-        let mut m = 0u64;
-        for k in 0..4 {
-            let at = 16 * k;
-            assert!(at + 16 <= w.len());
-            // SAFETY: as in `lane`: SSE2 is baseline, the 16 bytes are in bounds.
-            let bits = unsafe {
-                let v = _mm_loadu_si128(w.as_ptr().add(at).cast::<__m128i>());
-                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, splat(0xCC)), v)) as u32 as u16
-            };
-            m |= u64::from(bits) << at;
-        }
-        m
-    }
-
-    #[inline(always)]
-    pub(super) fn classify(w: &[u8; 64]) -> Masks {
-        let mut m = Masks {
-            special: 0,
-            space: 0,
-            high: 0,
-        };
-        for k in 0..4 {
-            let (s, p, h) = lane(w, 16 * k);
-            m.special |= s << (16 * k);
-            m.space |= p << (16 * k);
-            m.high |= h << (16 * k);
-        }
-        m
-    }
 }
 
 /// The AVX2 window decoder of [`normalize_window`].

@@ -76,14 +76,15 @@ pub(crate) fn runs(bits: &[u64], len: usize, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// [`scalar_block_masks`] 16 bytes at a time ([`crate::simd`]).
 #[cfg(target_arch = "x86_64")]
 fn block_masks(block: &[u8; 64]) -> BlockMasks {
-    // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 CPU has
-    // the target feature `sse2_block_masks` is compiled for.
-    #[allow(unsafe_code)]
-    unsafe {
-        sse2_block_masks(block)
-    }
+    use crate::simd::mask;
+    [
+        mask(block, |v| v.eq(b':').or(v.eq(b'='))),
+        mask(block, |v| v.in_range(b'0', 10)),
+        mask(block, |v| v.eq(b'A')),
+    ]
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -99,33 +100,6 @@ fn scalar_block_masks(block: &[u8; 64]) -> BlockMasks {
         m[0] |= u64::from(b == b':' || b == b'=') << i;
         m[1] |= u64::from(b.is_ascii_digit()) << i;
         m[2] |= u64::from(b == b'A') << i;
-    }
-    m
-}
-
-/// [`scalar_block_masks`] 16 bytes at a time: a compare and a `movemask` per
-/// trigger (the compiler does not vectorize the bit packing of the scalar loop).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-fn sse2_block_masks(block: &[u8; 64]) -> BlockMasks {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x, _mm_sub_epi8,
-    };
-    let mut m = [0u64; 3];
-    for (q, lane) in block.chunks_exact(16).enumerate() {
-        let half = |i: usize| i64::from_le_bytes([
-            lane[i], lane[i + 1], lane[i + 2], lane[i + 3], lane[i + 4], lane[i + 5], lane[i + 6], lane[i + 7],
-        ]);
-        let v = _mm_set_epi64x(half(8), half(0));
-        // `movemask` fills the low 16 bits of an i32; the cast keeps exactly those.
-        let mask = |x| u64::from(_mm_movemask_epi8(x) as u16) << (16 * q);
-        let colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8));
-        m[0] |= mask(_mm_or_si128(colon, _mm_cmpeq_epi8(v, _mm_set1_epi8(b'=' as i8))));
-        // A digit is a byte whose distance above `0`, as an unsigned byte, is at most 9.
-        let nine = _mm_set1_epi8(9);
-        let above_zero = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
-        m[1] |= mask(_mm_cmpeq_epi8(_mm_max_epu8(above_zero, nine), nine));
-        m[2] |= mask(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'A' as i8)));
     }
     m
 }
