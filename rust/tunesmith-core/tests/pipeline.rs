@@ -149,3 +149,46 @@ fn gzip_and_zstd_inputs_read_like_plain() {
     assert_eq!(k0, k1);
     assert_eq!(k0, k2);
 }
+
+fn doc(i: usize) -> Vec<u8> {
+    serde_json::json!({"text": format!("document {i} has a few words in it, the river and the sea")}).to_string().into_bytes()
+}
+
+#[test]
+fn strict_error_in_a_later_block_of_a_later_file_leaves_no_output() {
+    let first = tmp("strict-a.jsonl");
+    let second = tmp("strict-b.jsonl");
+    write_corpus(&first, &(0..200).map(doc).collect::<Vec<_>>());
+    let mut lines: Vec<Vec<u8>> = (200..400).map(doc).collect();
+    lines[150] = b"{\"text\": ".to_vec();
+    write_corpus(&second, &lines);
+    let kept = tmp("strict-kept.jsonl");
+    let outputs = Outputs { kept: Some(kept.clone()), removed: Some(tmp("strict-removed.jsonl")), rejected: None };
+    let config = PipelineConfig { strict: true, gopher_quality: None, gopher_repetition: None, ..small_chunks() };
+    let err = Pipeline::new(config).unwrap().run_files(&[first, second.clone()], &outputs, &mut |_| Ok(())).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains(&second.display().to_string()) && message.contains("151"), "{message}");
+    assert!(!kept.exists() && !tmp("strict-removed.jsonl").exists());
+    let dir = kept.parent().unwrap();
+    let temps: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("strict-kept")).collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
+
+#[test]
+fn progress_counts_grow_to_the_final_report() {
+    let input = tmp("progress.jsonl");
+    write_corpus(&input, &(0..300).map(|i| doc(i % 250)).collect::<Vec<_>>());
+    let mut seen: Vec<u64> = Vec::new();
+    let config = PipelineConfig { gopher_quality: None, gopher_repetition: None, ..small_chunks() };
+    let report = Pipeline::new(config)
+        .unwrap()
+        .run_files(&[input], &Outputs::default(), &mut |r| {
+            seen.push(r.read);
+            Ok(())
+        })
+        .unwrap();
+    assert!(seen.len() > 10, "one call per block: {}", seen.len());
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&report.read));
+    assert_eq!((report.read, report.removed_by_reason.get("exact_duplicate")), (300, Some(&50)));
+}
