@@ -185,7 +185,7 @@ def test_pipeline_run_and_cli_use_the_ray_executor(ray_local, corpus_files, tmp_
         clean_file(corpus_files, tmp_path / "fn", executor="ray", progress=print)
     (tmp_path / "cfg.yaml").write_text("gopher_quality:\n  enabled: false\n")
     code = main(["clean", *map(str, corpus_files), "-o", str(tmp_path / "cli"), "--executor", "ray", "--quiet",
-                 "--config", str(tmp_path / "cfg.yaml"), "--report", str(tmp_path / "cli.json")])
+                 "--config", str(tmp_path / "cfg.yaml"), "--report", str(tmp_path / "cli.json"), "--fsync"])
     assert code == 0
     assert json.loads((tmp_path / "cli.json").read_text())["kept"] == local.kept
     assert _concat(tmp_path / "cli") == (tmp_path / "local.jsonl").read_bytes()

@@ -16,9 +16,17 @@ def replace(tmp: str | os.PathLike[str], final: str | os.PathLike[str], *, fsync
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
     os.replace(tmp, final)
-    if fsync and os.name == "posix":
-        fd = os.open(pathlib.Path(final).parent or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    if fsync:
+        sync_dir(pathlib.Path(final).parent)
+
+
+def sync_dir(path: str | os.PathLike[str]) -> None:
+    """Force the entries of directory ``path`` (a rename into it) to disk; a no-op where directories cannot be
+    opened (Windows)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -636,12 +636,18 @@ class _OutputDir:
             self.tmp = self.final.with_name(f".{self.final.name}.tmp-{uuid.uuid4().hex[:8]}")
             self.tmp.mkdir()
 
-    def commit(self) -> list[pathlib.Path]:
+    def commit(self, fsync: bool = False) -> list[pathlib.Path]:
+        """Rename the shard directory into place (its shards were synced as written when ``fsync``; then so is
+        the rename)."""
         if self.final is None or self.tmp is None:
             return []
         if self.final.is_dir():
             shutil.rmtree(self.final)
         os.replace(self.tmp, self.final)
+        if fsync:
+            from tunesmith.clean import atomic
+
+            atomic.sync_dir(self.final.parent)
         self.tmp = None
         return sorted(self.final.glob("part-*.jsonl"))
 
@@ -764,9 +770,9 @@ def run_ray(
         names = [str(p) for p in paths]
         shuffle: dict[str, int] = {}
         result_report, rounds = _execute(rd, chunks, names, core_cfg, cfg, parts, near, pii_kinds, dirs, shuffle)
-        shards = dirs["kept"].commit()
-        dirs["removed"].commit()
-        dirs["rejected"].commit()
+        shards = dirs["kept"].commit(cfg.fsync)
+        dirs["removed"].commit(cfg.fsync)
+        dirs["rejected"].commit(cfg.fsync)
     except BaseException:
         for d in dirs.values():
             d.discard()
