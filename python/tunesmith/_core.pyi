@@ -3,6 +3,7 @@
 Each area keeps its own block, marked by a ``# --- area ---`` comment.
 """
 
+import os
 from collections.abc import Sequence
 from typing import ClassVar, final
 
@@ -14,6 +15,7 @@ build_profile: str
 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
+def read_decompressed(path: str | os.PathLike[str]) -> bytes: ...
 
 # --- seed ---
 

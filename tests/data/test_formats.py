@@ -202,6 +202,28 @@ def test_bad_arguments_name_the_choices(tmp_path):
         load_examples(tmp_path / "missing.jsonl")
 
 
+def test_compressed_datasets_as_clean_writes_them(tmp_path):
+    import gzip
+
+    from tunesmith.clean import clean_file
+
+    examples = [TrainingExample(f"Name the number {i}.", "", f"It is the number {i}, written out.") for i in range(6)]
+    plain = save_examples(examples, tmp_path / "d.jsonl")
+    (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    off = {"enabled": False}
+    report = clean_file(plain, tmp_path / "clean.jsonl.zst", gopher_quality=off, gopher_repetition=off, seed_checks=off)
+    assert report.kept == 6
+    for name in ("d.jsonl.gz", "clean.jsonl.zst"):
+        assert load_examples(tmp_path / name).examples == examples, name
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"\x1f\x8b not gzip after all")
+    with pytest.raises(InputError, match=r"broken\.jsonl\.gz: cannot read the dataset"):
+        load_examples(tmp_path / "broken.jsonl.gz")
+    with pytest.raises(ArgumentError, match="written uncompressed"):
+        save_examples(examples, tmp_path / "out.jsonl.gz")
+    with pytest.raises(ArgumentError, match="cannot tell the file format from the suffix '.parquet.gz'"):
+        load_examples(tmp_path / "x.parquet.gz")
+
+
 def test_clean_package_re_exports_the_one_class():
     import tunesmith.clean
     import tunesmith.clean.seed_compat

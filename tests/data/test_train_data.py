@@ -138,6 +138,13 @@ def test_prepare_corpus_reads_text_and_jsonl(tokenizer, tmp_path):
         ContinuedPreTrainer("unused", jsonl, tokenizer=tokenizer).prepare_corpus(16)
     with pytest.raises(InputError, match=r"missing\.txt: cannot read the corpus"):
         ContinuedPreTrainer("unused", tmp_path / "missing.txt", tokenizer=tokenizer).prepare_corpus(16)
+    import gzip
+
+    for name, data in [("corpus.txt.gz", txt.read_bytes()), ("corpus.jsonl.gz", b'{"text": "the red apple"}\r\n')]:
+        (tmp_path / name).write_bytes(gzip.compress(data))
+        got = ContinuedPreTrainer("unused", tmp_path / name, tokenizer=tokenizer).prepare_corpus(chunk_size=48)
+        want = txt.read_text().split() if name.startswith("corpus.txt") else ["the", "red", "apple"]
+        assert " ".join(got).split() == want, name
 
 
 def test_continued_pretraining_runs_through_the_tune_engine(tiny_model, tmp_path, torch_one_thread):

@@ -90,6 +90,27 @@ def test_errors_name_file_line_field(tokenizer, tmp_path, record, expected):
         tdata.tokenize_records(tdata.load_records(path), tokenizer, context_length=64)
 
 
+def test_compressed_files_from_clean_load_like_plain(tokenizer, tmp_path):
+    import gzip
+
+    from tunesmith.clean import clean_file
+
+    recs = [{"instruction": f"Give the number {i}", "output": f"The number is {i}, as asked."} for i in range(5)]
+    plain = _jsonl(tmp_path / "a.jsonl", recs)
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    off = {"enabled": False}
+    clean_file(plain, tmp_path / "c.jsonl.zst", gopher_quality=off, gopher_repetition=off, seed_checks=off)
+    want = [r.data for r in tdata.load_records(plain)]
+    for name in ("a.jsonl.gz", "c.jsonl.zst"):
+        assert [r.data for r in tdata.load_records(tmp_path / name)] == want, name
+    (tmp_path / "b.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd truncated")
+    with pytest.raises(InputError, match=r"b\.jsonl\.zst: cannot read data file"):
+        tdata.load_records(tmp_path / "b.jsonl.zst")
+    (tmp_path / "latin.jsonl").write_bytes(b'{"instruction": "caf\xe9", "output": "x"}\n')
+    with pytest.raises(InputError, match=r"latin\.jsonl: not UTF-8 text at byte 20"):
+        tdata.load_records(tmp_path / "latin.jsonl")
+
+
 def test_default_chat_template_when_tokenizer_has_none(tokenizer):
     import copy
 

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from tunesmith.data.example import FieldError, TrainingExample
 from tunesmith.errors import ArgumentError, InputError
+from tunesmith.textfile import COMPRESSED_SUFFIXES, data_suffix, read_text
 
 __all__ = [
     "FILE_FORMATS",
@@ -157,11 +158,11 @@ def _file_format(path: pathlib.Path, file_format: str | None) -> str:
         if file_format not in FILE_FORMATS:
             raise ArgumentError(f"format: {file_format!r} is not one of {', '.join(FILE_FORMATS)}")
         return file_format
-    kind = _SUFFIX.get(path.suffix.lower())
-    if kind is None:
+    kind = _SUFFIX.get(data_suffix(path))
+    if kind is None or (kind == "parquet" and data_suffix(path) != path.suffix.lower()):
         raise ArgumentError(
-            f"{path}: cannot tell the file format from the suffix {path.suffix!r}; name it with format= "
-            f"({', '.join(FILE_FORMATS)}) or use .jsonl, .json or .parquet"
+            f"{path}: cannot tell the file format from the suffix {''.join(path.suffixes[-2:])!r}; name it with "
+            f"format= ({', '.join(FILE_FORMATS)}) or use .jsonl, .json (either may end in .gz or .zst) or .parquet"
         )
     return kind
 
@@ -221,6 +222,8 @@ def save_examples(
     """
     path = pathlib.Path(path)
     kind = _file_format(path, file_format)
+    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+        raise ArgumentError(f"{path}: datasets are written uncompressed; name a .jsonl, .json or .parquet file")
     records = [example_to_record(ex, schema, extras=extras) for ex in examples]
     if kind == "jsonl":
         return atomic_write(path, lambda f: f.writelines(json_line(r) for r in records))
@@ -331,10 +334,7 @@ def _records(path: pathlib.Path, kind: str, lenient: bool, rejects: list[Reject]
                 del record[key]
             yield row, record
         return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text at byte {exc.start}") from exc
+    text = read_text(path, "the dataset")
     if kind == "json":
         yield from _json_items(text, path)
         return

@@ -14,6 +14,7 @@ guide's hyper-parameters: batch 2, accumulation 8, cosine schedule, 10 % warmup,
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from tunesmith.errors import ArgumentError, InputError
+from tunesmith.textfile import COMPRESSED_SUFFIXES, data_suffix, read_text
 
 __all__ = ["ContinuedPreTrainer", "chunk_texts"]
 
@@ -149,7 +151,8 @@ class ContinuedPreTrainer:
 
     Args:
         model_name: Local directory (or hub id) of the model; its tokenizer counts tokens.
-        domain_corpus_path: A text file (one line per passage) or a ``.jsonl`` file of records with ``text``.
+        domain_corpus_path: A text file (one line per passage) or a ``.jsonl`` file of records with ``text``,
+            either plain or ``.gz``/``.zst``.
         tokenizer: Use this tokenizer instead of loading ``model_name``'s.
         text_field: The key of the text in ``.jsonl`` records.
     """
@@ -171,15 +174,20 @@ class ContinuedPreTrainer:
 
     def _lines(self) -> Iterable[str]:
         path = self.corpus_path
-        try:
-            handle = path.open(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the corpus: {exc.strerror or exc}") from exc
+        jsonl = data_suffix(path) in (".jsonl", ".ndjson")
+        if path.suffix.lower() in COMPRESSED_SUFFIXES:
+            # Decompressed whole; lines split as a text-mode file splits them.
+            handle: Any = io.StringIO(read_text(path, "the corpus"), newline=None)
+        else:
+            try:
+                handle = path.open(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read the corpus: {exc.strerror or exc}") from exc
         with handle:
             lineno = 0
             try:
                 for lineno, line in enumerate(handle, start=1):  # noqa: B007 - lineno is read in the handler
-                    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+                    if not jsonl:
                         yield line
                         continue
                     if not line.strip():

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunesmith.errors import InputError
+from tunesmith.textfile import data_suffix, read_text
 
 __all__ = [
     "Example",
@@ -57,14 +58,12 @@ class Record:
 
 
 def load_records(path: str | pathlib.Path, *, limit: int | None = None) -> list[Record]:
-    """Read a ``.jsonl`` (one object per line) or ``.json`` (a list of objects) file."""
+    """Read a ``.jsonl`` (one object per line) or ``.json`` (a list of objects) file, plain or compressed
+    (``.gz``, ``.zst``, as ``tunesmith clean`` writes them)."""
     path = pathlib.Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read data file: {exc.strerror or exc}") from exc
+    text = read_text(path)
     records: list[Record] = []
-    if path.suffix == ".json" and text.lstrip().startswith("["):
+    if data_suffix(path) == ".json" and text.lstrip().startswith("["):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:

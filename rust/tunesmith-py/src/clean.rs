@@ -617,7 +617,21 @@ impl PyMinHashDeduper {
     }
 }
 
+/// The whole content of `path` (plain, gzip or zstd, by suffix or magic bytes), decompressed.
+#[pyfunction]
+fn read_decompressed<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = detached(py, || -> Result<Vec<u8>, CleanError> {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut tunesmith_core::io::open_decompressed(&path)?, &mut data)
+            .map_err(|e| CleanError::io(&path, &e))?;
+        Ok(data)
+    })
+    .map_err(|e| clean_err(py, e))?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_decompressed, m)?)?;
     m.add_class::<PyCleanPipeline>()?;
     m.add_class::<PyExactDeduper>()?;
     m.add_class::<PyMinHashDeduper>()?;

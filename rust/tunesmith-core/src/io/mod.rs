@@ -14,7 +14,7 @@ use std::path::Path;
 
 use thiserror::Error;
 
-pub use reader::{open_lines, BlockData, LineBlock, LineReader, Mapping, RawLine};
+pub use reader::{open_decompressed, open_lines, BlockData, LineBlock, LineReader, Mapping, RawLine};
 pub use record::{locate_normalized_text, locate_text, parse_record, splice, unescape_into, TextLiteral, Field, FieldRole, ParsedRecord, RecordShape, TextFields};
 pub use writer::AtomicWriter;
 

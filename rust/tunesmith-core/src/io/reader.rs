@@ -191,6 +191,17 @@ pub fn open_lines(path: &Path) -> Result<LineReader, CleanError> {
             }
         }
     }
+    Ok(LineReader::new(decompressed(path, file)?))
+}
+
+/// The bytes of `path` (plain, `.gz` or `.zst`, also recognised by magic
+/// bytes), decompressed as they are read.
+pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>, CleanError> {
+    let file = File::open(path).map_err(|e| CleanError::io(path, &e))?;
+    decompressed(path, file)
+}
+
+fn decompressed(path: &Path, file: File) -> Result<Box<dyn Read + Send>, CleanError> {
     let mut raw = BufReader::with_capacity(READ_BUFFER, file);
     let inner: Box<dyn Read + Send> = match sniff(path, &mut raw)? {
         Compression::None => {
@@ -206,7 +217,7 @@ pub fn open_lines(path: &Path) -> Result<LineReader, CleanError> {
             Box::new(decoder)
         }
     };
-    Ok(LineReader::new(inner))
+    Ok(inner)
 }
 
 impl LineReader {
