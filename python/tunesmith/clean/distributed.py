@@ -512,7 +512,7 @@ def _json(value: Any) -> str:
 
 
 def _atomic_write(path: pathlib.Path, lines: list[bytes], fsync: bool = False) -> int:
-    from tunesmith.clean import atomic
+    from tunesmith import atomic
 
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     data = b"".join(line + b"\n" for line in lines)
@@ -645,7 +645,7 @@ class _OutputDir:
             shutil.rmtree(self.final)
         os.replace(self.tmp, self.final)
         if fsync:
-            from tunesmith.clean import atomic
+            from tunesmith import atomic
 
             atomic.sync_dir(self.final.parent)
         self.tmp = None

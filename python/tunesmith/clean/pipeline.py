@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunesmith import _core
-from tunesmith.clean import atomic
+from tunesmith import atomic
 from tunesmith.clean.report import CleanReport
 from tunesmith.errors import ArgumentError
 

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tunesmith.clean import atomic
+from tunesmith import atomic
 
 __all__ = ["CleanReport"]
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tunesmith.data.example import FieldError, TrainingExample
+from tunesmith import atomic
 from tunesmith.errors import ArgumentError, InputError
 from tunesmith.textfile import COMPRESSED_SUFFIXES, data_suffix, read_text
 
@@ -177,7 +178,8 @@ def _umask() -> int:
 def atomic_write(path: PathLike, write: Any, *, binary: bool = False) -> pathlib.Path:
     """Call ``write(file)`` on a sibling temp file, then rename it over ``path``.
 
-    An interrupted or failed write leaves the old file (or none), never half a file.
+    An interrupted or failed write leaves the old file (or none), never half a file; the new file and the
+    rename are forced to disk before this returns.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,9 +190,7 @@ def atomic_write(path: PathLike, write: Any, *, binary: bool = False) -> pathlib
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic.replace(tmp, path, fsync=True)
     except BaseException:
         try:
             os.unlink(tmp)

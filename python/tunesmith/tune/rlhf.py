@@ -509,9 +509,9 @@ def _quiet_trainer(trainer: Any) -> None:
 
 
 def _write_json(path: pathlib.Path, value: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from tunesmith.data.formats import atomic_write
+
+    atomic_write(path, lambda f: f.write(json.dumps(value, indent=2, default=str) + "\n"))
 
 
 def _quiet(_: str) -> None:

@@ -1,4 +1,4 @@
-"""Moving a finished temporary file into place, optionally durably (``CleanConfig.fsync``)."""
+"""Moving a finished temporary file into place, optionally durably (fsync of the file and its directory)."""
 
 from __future__ import annotations
 
