@@ -125,11 +125,7 @@ pub fn normalize_into(text: &str, out: &mut String) -> bool {
             out.reserve(n);
         }
         if run < i {
-            if pending {
-                out.push(' ');
-                pending = false;
-            }
-            out.push_str(&text[run..i]);
+            push_kept(out, &mut pending, &text[run..i]);
         }
         flushed = true;
         let mut saw_space = false;
@@ -216,6 +212,16 @@ pub fn to_nfc(text: &str) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// Append a stretch of kept text, after the single space that stands for the
+/// whitespace run before it (`pending`, then cleared).
+#[inline(always)]
+fn push_kept(out: &mut String, pending: &mut bool, kept: &str) {
+    if std::mem::take(pending) {
+        out.push(' ');
+    }
+    out.push_str(kept);
 }
 
 /// NFC quick check that looks only at the characters that can matter.
@@ -337,11 +343,7 @@ pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Opti
             // the per-event path.
             if decoder && i + 63 <= n && line.is_char_boundary(i) {
                 if run < i {
-                    if pending {
-                        out.push(' ');
-                        pending = false;
-                    }
-                    out.push_str(&line[run..i]);
+                    push_kept(out, &mut pending, &line[run..i]);
                     run = i;
                 }
                 if let Some(st) = normalize_window(line, i, pending, out.is_empty(), out) {
@@ -387,11 +389,7 @@ pub fn normalize_json_string(line: &str, start: usize, out: &mut String) -> Opti
             }
         }
         if run < p {
-            if pending {
-                out.push(' ');
-                pending = false;
-            }
-            out.push_str(&line[run..p]);
+            push_kept(out, &mut pending, &line[run..p]);
         }
         i = p;
         // A stretch of whitespace, removed controls and escapes.
